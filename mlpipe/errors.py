@@ -1,0 +1,154 @@
+"""Every error mlpipe reports to a user, with its exit code.
+
+Each class stores the facts of the failure as fields and builds a one-line message from them
+that says what went wrong, where, and (when there is one) how to fix it. The CLI maps
+`MlpipeError.exit_code` to the process exit code in one place (`mlpipe.cli.app.main`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_STAGE_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STALE = 3
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean 'x'?)' for the nearest choice, or '' when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class MlpipeError(Exception):
+    """Root of every error mlpipe reports without a traceback."""
+
+    exit_code: int = EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SpecError(MlpipeError):
+    """The pipeline file is invalid: reported as `file:line:col: stage 'x': problem`."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        stage: str | None = None,
+        hint: str = "",
+    ) -> None:
+        self.problem = problem
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.col = col
+        self.stage = stage
+        self.hint = hint
+        super().__init__(self._build())
+
+    def _build(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = str(self.path)
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.col is not None:
+                    where += f":{self.col}"
+            where += ": "
+        stage = f"stage '{self.stage}': " if self.stage else ""
+        hint = f" {self.hint}" if self.hint else ""
+        return f"{where}{stage}{self.problem}{hint}"
+
+
+class CycleError(SpecError):
+    """The stages depend on each other in a loop."""
+
+    def __init__(self, cycle: Sequence[str], *, path: Path | None, line: int | None) -> None:
+        self.cycle = tuple(cycle)
+        loop = " -> ".join([*self.cycle, self.cycle[0]])
+        super().__init__(f"dependency cycle: {loop}", path=path, line=line, stage=self.cycle[0])
+
+
+class UsageError(MlpipeError):
+    """A command was called with arguments that cannot work (unknown target, bad -S...)."""
+
+    exit_code = EXIT_USAGE
+
+
+class StageFailed(MlpipeError):
+    """A stage's work failed; its dependents are skipped."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, stage: str, reason: str, *, returncode: int | None = None,
+                 stderr_tail: str = "") -> None:
+        self.stage = stage
+        self.reason = reason
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        super().__init__(f"stage '{stage}' failed: {reason}")
+
+
+class PipelineFailed(MlpipeError):
+    """One or more stages failed during a run (details are in the run's results)."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, failed: Sequence[str]) -> None:
+        self.failed = tuple(failed)
+        names = ", ".join(f"'{name}'" for name in self.failed)
+        super().__init__(f"failed: {names}")
+
+
+class CacheCorrupt(MlpipeError):
+    """An entry of the cache does not hold what its name promises."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(
+            f"{path}: corrupt cache entry ({detail}); it was removed and will be rebuilt"
+        )
+
+
+class LockFileError(MlpipeError):
+    """mlpipe.lock cannot be read."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(
+            f"{path}: unreadable lock file ({detail}); fix it, or delete it to re-run every stage"
+        )
+
+
+class RunLocked(MlpipeError):
+    """Another mlpipe process holds the run lock of this pipeline."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, lock_path: Path, holder: str, waited_s: float) -> None:
+        self.lock_path = lock_path
+        self.holder = holder
+        self.waited_s = waited_s
+        super().__init__(
+            f"another mlpipe run holds {lock_path} ({holder}); waited {waited_s:g}s. "
+            "Wait for it to finish, or set MLPIPE_LOCK_WAIT to wait longer"
+        )

@@ -1,0 +1,176 @@
+"""Walking the selected stages: decide each one with fresh hashes, then restore it, run it or
+skip it, honouring the failure policy; the work itself goes to an Executor.
+
+`Executor` is a template: subclasses only say how a task is submitted (in this process, in a
+process pool, or on a cluster); scheduling, decisions, recording and events stay here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from mlpipe.errors import CacheCorrupt, StageFailed
+from mlpipe.execute import record
+from mlpipe.execute.events import Event, StageFinished, StageStarted, Status
+from mlpipe.execute.session import Session
+from mlpipe.execute.task import StageTask, TaskOutcome, run_task
+from mlpipe.planner import Action, decide
+from mlpipe.spec.model import StageSpec
+from mlpipe.store import MissingObject
+
+
+class FailurePolicy(Enum):
+    """What happens to the rest of a run when a stage fails."""
+
+    FAIL_FAST = "fail_fast"
+    KEEP_GOING = "keep_going"
+
+
+class Executor(ABC):
+    """Runs StageTasks; `capacity` of them at once."""
+
+    capacity: int = 1
+
+    @abstractmethod
+    def submit(self, task: StageTask) -> Future[TaskOutcome]:
+        """Start a task and return its future."""
+
+    def close(self) -> None:  # noqa: B027 - nothing to release by default
+        """Release workers."""
+
+
+class InlineExecutor(Executor):
+    """Runs each task in this process, one at a time."""
+
+    def submit(self, task: StageTask) -> Future[TaskOutcome]:
+        future: Future[TaskOutcome] = Future()
+        future.set_result(run_task(task))
+        return future
+
+
+class PoolExecutor(Executor):
+    """Runs up to `jobs` tasks at once in worker processes."""
+
+    def __init__(self, jobs: int) -> None:
+        self.capacity = jobs
+        self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+
+    def submit(self, task: StageTask) -> Future[TaskOutcome]:
+        return self._pool.submit(run_task, task)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def local_executor(jobs: int) -> Executor:
+    return InlineExecutor() if jobs <= 1 else PoolExecutor(jobs)
+
+
+@dataclass(frozen=True)
+class _Running:
+    stage: StageSpec
+    key: str | None
+    deps_before: Mapping[str, str | None]
+    reason: str
+    started: float
+
+
+class Scheduler:
+    """Walks the selected stages in dependency order and reports each one's final status."""
+
+    def __init__(self, session: Session, executor: Executor, policy: FailurePolicy,
+                 force: bool, on_event: Callable[[Event], None]) -> None:
+        self.session = session
+        self.executor = executor
+        self.policy = policy
+        self.force = force
+        self.emit = on_event
+        self.status: dict[str, Status] = {}
+        self.first_failure: str | None = None
+
+    def run(self, order: Sequence[StageSpec], upstream: Mapping[str, Sequence[str]]) -> None:
+        waiting = list(order)
+        running: dict[Future[TaskOutcome], _Running] = {}
+        while waiting or running:
+            for stage in list(waiting):
+                if self.first_failure and self.policy is FailurePolicy.FAIL_FAST:
+                    break
+                ups = upstream[stage.name]
+                bad = [u for u in ups if self.status.get(u) in (Status.FAILED, Status.SKIPPED)]
+                if bad:
+                    waiting.remove(stage)
+                    self._finish(stage, Status.SKIPPED, f"upstream '{bad[0]}' did not complete")
+                    continue
+                if any(u not in self.status for u in ups):
+                    continue
+                if len(running) >= self.executor.capacity:
+                    break
+                waiting.remove(stage)
+                self._start(stage, running)
+            if running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._complete(running.pop(future), future.result())
+            elif waiting and self.first_failure and self.policy is FailurePolicy.FAIL_FAST:
+                for stage in waiting:
+                    self._finish(stage, Status.SKIPPED, f"not run: '{self.first_failure}' failed "
+                                 "(--keep-going runs what does not depend on it)")
+                waiting.clear()
+
+    def _start(self, stage: StageSpec, running: dict[Future[TaskOutcome], _Running]) -> None:
+        session = self.session
+        facts = session.facts(stage)
+        decision = decide(stage, facts, session.lock.get(stage.name), self.force)
+        if decision.action is Action.UP_TO_DATE:
+            self._finish(stage, Status.CACHED, decision.reason or "up to date")
+            return
+        if decision.action is Action.RESTORE:
+            started = time.perf_counter()
+            self.emit(StageStarted(stage.name, "restoring", decision.reason))
+            try:
+                record.restore(session, stage, decision)
+            except (CacheCorrupt, MissingObject) as exc:
+                session.warn(f"stage '{stage.name}': cannot restore ({exc}); running it")
+            else:
+                record.history_row(session, stage, decision.key, "restored", decision.reason,
+                                   time.perf_counter() - started)
+                self._finish(stage, Status.RESTORED, decision.reason,
+                             time.perf_counter() - started)
+                return
+        self.emit(StageStarted(stage.name, "running", decision.reason))
+        record.clear_outputs(session, stage)
+        task = StageTask(stage, session.workspace.root, session.workspace.logs_dir)
+        running[self.executor.submit(task)] = _Running(
+            stage, facts.key, dict(facts.deps), decision.reason, time.perf_counter())
+
+    def _complete(self, job: _Running, outcome: TaskOutcome) -> None:
+        stage, session = job.stage, self.session
+        duration = time.perf_counter() - job.started
+        log = session.workspace.logs_dir / f"{stage.name}.err"
+        if outcome.ok:
+            try:
+                saved = record.record_run(session, stage, job.key, job.deps_before)
+            except StageFailed as exc:
+                outcome = TaskOutcome(stage.name, False, outcome.duration_s, exc.reason)
+            else:
+                metrics = record.read_metrics(session, stage)
+                record.history_row(session, stage, job.key, "ran", job.reason, duration, metrics)
+                self._finish(stage, Status.RAN, job.reason, duration, log=log,
+                             warning=saved.warning)
+                return
+        record.history_row(session, stage, job.key, "failed", outcome.error, duration)
+        self.first_failure = self.first_failure or stage.name
+        self._finish(stage, Status.FAILED, outcome.error, duration, outcome.stderr_tail, log)
+
+    def _finish(self, stage: StageSpec, status: Status, reason: str, duration: float = 0.0,
+                stderr_tail: str = "", log: Path | None = None, warning: str = "") -> None:
+        self.status[stage.name] = status
+        self.emit(StageFinished(stage.name, status, reason, round(duration, 4), stderr_tail,
+                                log, warning))

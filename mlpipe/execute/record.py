@@ -1,0 +1,129 @@
+"""After a stage: restore outputs from the store, or record what a run produced.
+
+Recording happens only after success, in this order: check the declared outputs exist, check
+the deps did not change while the stage ran, put the outputs in the store, then the
+run-cache entry, the lock entry (lock file rewritten atomically) and a history row. A stage
+that failed or was killed records nothing, so its partial outputs never count as valid.
+
+The git commit is recorded here (lock file and history) and deliberately kept out of stage
+keys (see fingerprint.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlpipe import kinds
+from mlpipe.errors import StageFailed
+from mlpipe.execute.session import Session
+from mlpipe.fingerprint import template_hash
+from mlpipe.hashing import is_dir_hash
+from mlpipe.history import HistoryRow
+from mlpipe.lockfile import LockEntry
+from mlpipe.planner import Decision
+from mlpipe.runcache import RunEntry, can_cache
+from mlpipe.spec.model import StageSpec
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The outcome of recording a run.
+
+    Attributes:
+        saved: Whether lock, store and run-cache were updated.
+        warning: Why not, when not.
+    """
+
+    saved: bool
+    warning: str = ""
+
+
+def _entry(session: Session, stage: StageSpec, key: str, deps: Mapping[str, Any],
+           outs: Mapping[str, str], commit: str | None) -> LockEntry:
+    return LockEntry(kind=stage.kind, key=key, definition=template_hash(stage),
+                     cmd=kinds.get(stage.kind).display(stage.config),
+                     params=dict(stage.params), deps=dict(deps), outs=dict(outs), commit=commit)
+
+
+def restore(session: Session, stage: StageSpec, decision: Decision) -> None:
+    """Bring a stage's outputs back from the store and record them in the lock file.
+
+    Raises:
+        CacheCorrupt, MissingObject: the store cannot give back an output.
+    """
+    root = session.workspace.root
+    for path, digest in decision.restore.items():
+        manifest = session.store.restore(digest, root / path)
+        session.hasher.forget([path])
+        session.hasher.remember(path, digest, manifest)
+    deps = session.hasher.hash(stage.deps)
+    assert decision.key is not None  # a restore always has a key
+    session.lock[stage.name] = _entry(session, stage, decision.key, deps, decision.restore,
+                                      decision.restore_commit)
+    session.write_lock()
+
+
+def clear_outputs(session: Session, stage: StageSpec) -> None:
+    """Remove a stage's outputs before it runs, so stale files cannot pass for new ones."""
+    from mlpipe.fsutil import remove
+
+    for path in stage.outs:
+        remove(session.workspace.root / path)
+    session.hasher.forget(stage.outs)
+
+
+def record_run(session: Session, stage: StageSpec, key: str | None,
+               deps_before: Mapping[str, Any]) -> Recorded:
+    """Record a successful run (see the module docstring for the order).
+
+    Raises:
+        StageFailed: a declared output was not written.
+    """
+    session.hasher.forget([*stage.outs, *stage.deps])
+    outs = session.hasher.hash(stage.outs)
+    missing = [path for path, digest in outs.items() if digest is None]
+    if missing:
+        raise StageFailed(stage.name, f"declared output {', '.join(missing)} was not written")
+    deps_after = session.hasher.hash(stage.deps)
+    changed = [path for path in stage.deps if deps_after[path] != deps_before.get(path)]
+    if changed or key is None:
+        return Recorded(False, f"result not recorded: dep {', '.join(changed)} changed while "
+                               "the stage ran; it will run again next time")
+    root = session.workspace.root
+    for path, digest in outs.items():
+        assert digest is not None
+        if is_dir_hash(digest):
+            session.store.put_tree(root / path, session.hasher.manifest(path), digest)
+        else:
+            session.store.put_file(root / path, digest)
+    stored_outs = {path: digest for path, digest in outs.items() if digest is not None}
+    if can_cache(stage):
+        session.runcache.put(key, RunEntry(stored_outs, session.commit))
+    session.lock[stage.name] = _entry(session, stage, key, deps_after, stored_outs,
+                                      session.commit)
+    session.write_lock()
+    return Recorded(True)
+
+
+def read_metrics(session: Session, stage: StageSpec) -> dict[str, Any]:
+    """Metrics files of a stage merged into one mapping (file name -> content when several)."""
+    found: dict[str, Any] = {}
+    for path in stage.metrics:
+        try:
+            found[path] = json.loads((session.workspace.root / path).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            session.warn(f"stage '{stage.name}': metrics file {path} is not valid JSON ({exc})")
+    if len(found) == 1 and isinstance(only := next(iter(found.values())), dict):
+        return only
+    return found
+
+
+def history_row(session: Session, stage: StageSpec, key: str | None, status: str, reason: str,
+                duration_s: float, metrics: Mapping[str, Any] | None = None) -> None:
+    session.history.append(HistoryRow(
+        run_id=session.run_id, pipeline=session.workspace.pipeline_file.name, stage=stage.name,
+        key=key, status=status, reason=reason, duration_s=round(duration_s, 4),
+        commit=session.commit, dirty=session.dirty, metrics=metrics or {}))

@@ -1,0 +1,78 @@
+"""A stage's work as a picklable task, and the function that runs it in any process."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlpipe import kinds
+from mlpipe.errors import StageFailed
+from mlpipe.kinds.base import StageContext
+from mlpipe.spec.model import StageSpec
+
+
+@dataclass(frozen=True)
+class StageTask:
+    """Everything a worker needs to run one stage.
+
+    Attributes:
+        stage: The stage.
+        root: The pipeline root (working directory).
+        logs_dir: Where `<stage>.out` and `<stage>.err` go.
+    """
+
+    stage: StageSpec
+    root: Path
+    logs_dir: Path
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.logs_dir / f"{self.stage.name}.out"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.logs_dir / f"{self.stage.name}.err"
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What running a task gave.
+
+    Attributes:
+        stage: Stage name.
+        ok: Whether the work succeeded.
+        duration_s: Wall time of the work.
+        error: Why it failed ('' when ok).
+        stderr_tail: Last lines of standard error, for a failure.
+        summary: The kind's one-line summary, when ok.
+    """
+
+    stage: str
+    ok: bool
+    duration_s: float
+    error: str = ""
+    stderr_tail: str = ""
+    summary: str = ""
+
+
+def run_task(task: StageTask) -> TaskOutcome:
+    """Run a stage's kind; every failure becomes a TaskOutcome naming the stage, never a raise."""
+    started = time.perf_counter()
+    task.logs_dir.mkdir(parents=True, exist_ok=True)
+    ctx = StageContext(stage=task.stage, root=task.root, stdout_path=task.stdout_path,
+                       stderr_path=task.stderr_path,
+                       env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)})
+    try:
+        result = kinds.get(task.stage.kind).run(ctx)
+    except StageFailed as exc:
+        return TaskOutcome(task.stage.name, False, time.perf_counter() - started, exc.reason,
+                           exc.stderr_tail)
+    except Exception as exc:  # a kind's bug or bad data: report it under the stage's name
+        with task.stderr_path.open("a", encoding="utf-8") as err:
+            err.write(traceback.format_exc())
+        return TaskOutcome(task.stage.name, False, time.perf_counter() - started,
+                           f"{type(exc).__name__}: {exc}")
+    return TaskOutcome(task.stage.name, True, time.perf_counter() - started,
+                       summary=result.summary)

@@ -1,0 +1,83 @@
+"""The stage-kind plug-in interface: what a kind declares, and what it is given to run."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from mlpipe.spec.model import StageSpec
+
+
+class ConfigProblem(ValueError):
+    """A kind-specific field holds a bad value; the parser adds file, line and stage."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field_name = field_name
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a kind's `run` gets: the stage, where it runs, and where its logs go.
+
+    Attributes:
+        stage: The stage to run.
+        root: The pipeline root; the working directory of the stage.
+        stdout_path: File that receives the stage's standard output.
+        stderr_path: File that receives the stage's standard error.
+        env: Extra environment variables for the stage.
+    """
+
+    stage: StageSpec
+    root: Path
+    stdout_path: Path
+    stderr_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a kind reports after a successful run.
+
+    Attributes:
+        summary: One line for the terminal (may be empty).
+    """
+
+    summary: str = ""
+
+
+class StageKind(ABC):
+    """A kind of stage: its schema, the versions that shape its results, and how it runs.
+
+    Subclasses set `name`, list their fields in `required` and `optional` (with defaults), and
+    implement `run`. `check` may reject bad values with ConfigProblem. Kinds that write outputs
+    at paths of their own choosing return them from `outputs`.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    required: ClassVar[tuple[str, ...]] = ()
+    optional: ClassVar[Mapping[str, Any]] = {}
+
+    def check(self, config: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Raise ConfigProblem for a field whose value cannot work."""
+
+    def outputs(self, stage: str, config: Mapping[str, Any]) -> dict[str, str]:
+        """Named outputs the kind writes (name -> path relative to the root)."""
+        return {}
+
+    def display(self, config: Mapping[str, Any]) -> str | None:
+        """A one-line form of the definition shown in the lock file (None for none)."""
+        return None
+
+    def versions(self) -> dict[str, str]:
+        """Versions that affect this kind's results; they are part of every stage key."""
+        return {"kind": f"{self.name}/{self.version}"}
+
+    @abstractmethod
+    def run(self, ctx: StageContext) -> StageResult:
+        """Do the stage's work; raise StageFailed (or any exception) when it fails."""

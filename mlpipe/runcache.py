@@ -1,0 +1,77 @@
+"""The run-cache: stage key -> the outputs that key produced, so a seen result is restored.
+
+Entries are small JSON files at `.mlpipe/cache/runs/ab/<key>.json` with a format version.
+An entry that cannot be read, or has another format, is reported, removed and treated as a
+miss: the stage simply runs again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlpipe.fsutil import atomic_write_text
+from mlpipe.spec.model import StageSpec
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """What a stage key produced.
+
+    Attributes:
+        outs: Output path -> content hash.
+        commit: The git commit the run happened at (None outside git).
+    """
+
+    outs: Mapping[str, str]
+    commit: str | None
+
+
+def can_cache(stage: StageSpec) -> bool:
+    """Whether a stage's results may be restored from the run-cache.
+
+    A stage with no outputs has nothing to restore; an `always_run` stage declares that its
+    result depends on more than its key (time, the network...), so a past result is no answer.
+    """
+    return bool(stage.outs) and not stage.always_run
+
+
+class RunCache:
+    """Read and write run-cache entries; corrupt entries become warnings and misses."""
+
+    def __init__(self, runs_dir: Path, warn: Callable[[str], None] = lambda _: None) -> None:
+        self.runs_dir = runs_dir
+        self.warn = warn
+
+    def path_of(self, key: str) -> Path:
+        return self.runs_dir / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> RunEntry | None:
+        path = self.path_of(key)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            return self._corrupt(path, f"unreadable: {exc}")
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            return self._corrupt(path, f"format {raw.get('format') if isinstance(raw, dict) else '?'}"
+                                       f", expected {FORMAT}")
+        outs = raw.get("outs")
+        if not isinstance(outs, dict) or not all(isinstance(v, str) for v in outs.values()):
+            return self._corrupt(path, "no valid 'outs'")
+        return RunEntry(outs=outs, commit=raw.get("commit"))
+
+    def put(self, key: str, entry: RunEntry) -> None:
+        body = {"format": FORMAT, "outs": dict(sorted(entry.outs.items())),
+                "commit": entry.commit}
+        atomic_write_text(self.path_of(key), json.dumps(body, indent=1, sort_keys=True))
+
+    def _corrupt(self, path: Path, detail: str) -> None:
+        self.warn(f"{path}: corrupt run-cache entry ({detail}); removed, the stage will run")
+        path.unlink(missing_ok=True)
+        return None

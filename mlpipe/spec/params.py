@@ -1,0 +1,127 @@
+"""Params: merging, dotted-key lookup, `-S key=value` overrides and `${params.x}` interpolation."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+MISSING = object()
+_REFERENCE = re.compile(r"\$\{\s*params\.([A-Za-z0-9_][A-Za-z0-9_.\-]*)\s*\}")
+
+
+class ParamError(ValueError):
+    """A param reference or override that cannot be resolved; the caller adds the location."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge `overlay` into a copy of `base`; overlay wins on conflicts."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def lookup(params: Mapping[str, Any], dotted: str) -> Any:
+    """Value at `a.b.c`, or MISSING."""
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def flat_keys(params: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Every dotted key that leads to a leaf value."""
+    keys: list[str] = []
+    for key, value in params.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            keys.extend(flat_keys(value, f"{dotted}."))
+        else:
+            keys.append(dotted)
+    return keys
+
+
+def _undefined(key: str, params: Mapping[str, Any]) -> ParamError:
+    from mlpipe.errors import did_you_mean
+
+    return ParamError(f"undefined param '{key}'{did_you_mean(key, flat_keys(params))}", key)
+
+
+def require(params: Mapping[str, Any], dotted: str) -> Any:
+    """Value at `dotted`; ParamError with a suggestion when undefined."""
+    value = lookup(params, dotted)
+    if value is MISSING:
+        raise _undefined(dotted, params)
+    return value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split `key=value`, reading the value as a YAML scalar (`5` is an int, `true` a bool)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ParamError(f"expected KEY=VALUE, got '{text}'", text)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(params: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Return params with each `key=value` applied; the key must already exist."""
+    result: dict[str, Any] = merge({}, params)
+    for text in overrides:
+        key, value = parse_override(text)
+        if lookup(result, key) is MISSING:
+            raise _undefined(key, params)
+        *parents, leaf = key.split(".")
+        node = result
+        for part in parents:
+            node[part] = dict(node[part])
+            node = node[part]
+        node[leaf] = value
+    return result
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def interpolate(value: Any, params: Mapping[str, Any], used: dict[str, Any]) -> Any:
+    """Replace `${params.x}` in every string inside `value`, recording each key in `used`.
+
+    A string that is exactly one reference keeps the param's type (a number stays a number);
+    a reference inside longer text is rendered as text (JSON for non-strings).
+    """
+    if isinstance(value, str):
+        whole = _REFERENCE.fullmatch(value.strip())
+        if whole:
+            key = whole.group(1)
+            used[key] = require(params, key)
+            return used[key]
+
+        def substitute(match: re.Match[str]) -> str:
+            key = match.group(1)
+            used[key] = require(params, key)
+            return _as_text(used[key])
+
+        return _REFERENCE.sub(substitute, value)
+    if isinstance(value, Mapping):
+        return {key: interpolate(item, params, used) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [interpolate(item, params, used) for item in value]
+    return value

@@ -1,0 +1,187 @@
+"""The pipeline file -> PipelineSpec, or a SpecError naming file, line and stage."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlpipe import kinds
+from mlpipe.errors import SpecError, did_you_mean
+from mlpipe.kinds.base import ConfigProblem, StageKind
+from mlpipe.spec import params as paramlib
+from mlpipe.spec.model import PipelineSpec, StageSpec
+from mlpipe.spec.yamlio import MarkedDict, load_file
+
+TOP_LEVEL_FIELDS = ("name", "description", "params", "params_file", "stages")
+# Fields every stage may have, whatever its kind.
+COMMON_FIELDS = ("kind", "desc", "deps", "outs", "metrics", "params", "needs", "frozen",
+                 "always_run")
+_PATH_LISTS = ("deps", "outs", "metrics")
+
+
+class _Located:
+    """Builds SpecErrors that point into one mapping of the file."""
+
+    def __init__(self, path: Path, mapping: MarkedDict | Any, stage: str | None = None) -> None:
+        self.path = path
+        self.mapping = mapping
+        self.stage = stage
+
+    def error(self, problem: str, key: Any = None, hint: str = "") -> SpecError:
+        line = col = None
+        if isinstance(self.mapping, MarkedDict):
+            line, col = self.mapping.mark_of(key) if key is not None else (
+                self.mapping.line, self.mapping.col)
+        return SpecError(problem, path=self.path, line=line, col=col, stage=self.stage, hint=hint)
+
+
+def load(path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
+    """Read and validate a pipeline file, applying `-S key=value` overrides to its params."""
+    path = Path(os.path.abspath(path))
+    if not path.is_file():
+        raise SpecError("pipeline file not found", path=path,
+                        hint="(create one with 'mlpipe init' or pass -f PATH)")
+    raw = load_file(path)
+    return parse(raw, path, overrides)
+
+
+def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
+    """Validate an already-loaded document (see `load`)."""
+    top = _Located(path, raw)
+    if not isinstance(raw, MarkedDict):
+        raise top.error("the pipeline file must be a mapping with a 'stages' key")
+    _reject_unknown(top, raw, TOP_LEVEL_FIELDS, "top-level field")
+    params = _load_params(top, raw, path.parent)
+    try:
+        params = paramlib.apply_overrides(params, overrides)
+    except paramlib.ParamError as exc:
+        from mlpipe.errors import UsageError
+
+        raise UsageError(f"-S {exc.key}: {exc}") from None
+    stages_raw = raw.get("stages")
+    if not isinstance(stages_raw, MarkedDict) or not stages_raw:
+        raise top.error("'stages' must be a mapping of stage name -> stage", "stages")
+    stages = tuple(
+        _parse_stage(path, str(name), stages_raw, params) for name in stages_raw
+    )
+    name = raw.get("name") or path.parent.name
+    return PipelineSpec(path=path, name=str(name), params=params, stages=stages)
+
+
+def _reject_unknown(loc: _Located, mapping: Mapping[str, Any], allowed: Sequence[str],
+                    what: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise loc.error(f"unknown {what} '{key}'{did_you_mean(str(key), allowed)}", key)
+
+
+def _load_params(top: _Located, raw: MarkedDict, root: Path) -> dict[str, Any]:
+    inline = raw.get("params") or {}
+    if not isinstance(inline, Mapping):
+        raise top.error("'params' must be a mapping", "params")
+    file_name = raw.get("params_file")
+    if file_name is None:
+        return paramlib.merge({}, inline)
+    if not isinstance(file_name, str):
+        raise top.error("'params_file' must be a path", "params_file")
+    from_file = load_file(root / file_name)
+    if from_file is None:
+        from_file = {}
+    if not isinstance(from_file, Mapping):
+        raise SpecError("a params file must be a mapping", path=root / file_name)
+    return paramlib.merge(inline, from_file)
+
+
+def _parse_stage(path: Path, name: str, stages: MarkedDict, params: Mapping[str, Any]
+                 ) -> StageSpec:
+    line = stages.mark_of(name)[0]
+    body = stages[name]
+    loc = _Located(path, body if isinstance(body, MarkedDict) else stages, name)
+    if not isinstance(body, MarkedDict):
+        raise _Located(path, stages, name).error("a stage must be a mapping of fields", name)
+    if "kind" not in body:
+        raise loc.error("missing required field 'kind'", hint=f"(one of: {', '.join(kinds.known())})")
+    try:
+        kind = kinds.get(str(body["kind"]))
+    except kinds.UnknownKind as exc:
+        raise loc.error(str(exc), "kind") from None
+    allowed = (*COMMON_FIELDS, *kind.required, *kind.optional)
+    _reject_unknown(loc, body, allowed, f"field for kind '{kind.name}'")
+    for field_name in kind.required:
+        if field_name not in body:
+            raise loc.error(f"missing required field '{field_name}' for kind '{kind.name}'")
+
+    used: dict[str, Any] = {}
+    resolved: dict[str, Any] = {}
+    for key, value in body.items():
+        try:
+            resolved[key] = paramlib.interpolate(value, params, used)
+        except paramlib.ParamError as exc:
+            raise loc.error(str(exc), key) from None
+    for key in _string_list(loc, resolved, "params"):
+        try:
+            used[key] = paramlib.require(params, key)
+        except paramlib.ParamError as exc:
+            raise loc.error(str(exc), "params") from None
+
+    config = {key: resolved.get(key, default) for key, default in kind.optional.items()}
+    config.update({key: resolved[key] for key in kind.required})
+    try:
+        kind.check(config)
+    except ConfigProblem as exc:
+        raise loc.error(str(exc), exc.field_name) from None
+    return _build_stage(loc, name, kind, config, resolved, used, line, path.parent)
+
+
+def _build_stage(loc: _Located, name: str, kind: StageKind, config: dict[str, Any],
+                 resolved: Mapping[str, Any], used: dict[str, Any], line: int, root: Path
+                 ) -> StageSpec:
+    lists = {key: _string_list(loc, resolved, key) for key in _PATH_LISTS}
+    deps = tuple(_normalize(loc, root, p, "deps", must_be_inside=False) for p in lists["deps"])
+    metrics = tuple(_normalize(loc, root, p, "metrics") for p in lists["metrics"])
+    outs = [_normalize(loc, root, p, "outs") for p in lists["outs"]]
+    for out in (*kind.outputs(name, config).values(), *metrics):
+        if out not in outs:
+            outs.append(out)
+    needs = tuple(_string_list(loc, resolved, "needs"))
+    for flag in ("frozen", "always_run"):
+        if not isinstance(resolved.get(flag, False), bool):
+            raise loc.error(f"'{flag}' must be true or false", flag)
+    return StageSpec(
+        name=name, kind=kind.name, config=config, deps=tuple(dict.fromkeys(deps)),
+        outs=tuple(outs), metrics=metrics, params=dict(sorted(used.items())), needs=needs,
+        frozen=resolved.get("frozen", False), always_run=resolved.get("always_run", False),
+        line=line, raw=_plain(loc.mapping),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """MarkedDicts -> plain dicts, so a StageSpec pickles small and compares simply."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _string_list(loc: _Located, mapping: Mapping[str, Any], key: str) -> list[str]:
+    value = mapping.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise loc.error(f"'{key}' must be a list of non-empty strings", key)
+    return value
+
+
+def _normalize(loc: _Located, root: Path, raw: str, key: str, must_be_inside: bool = True
+               ) -> str:
+    """Path relative to the root in POSIX form; absolute when a dep lies outside the root."""
+    full = os.path.normpath(os.path.join(root, os.path.expanduser(raw)))
+    rel = os.path.relpath(full, root)
+    if rel == "." or rel.startswith(".."):
+        if must_be_inside:
+            raise loc.error(f"output path '{raw}' is outside the pipeline's root ({root})", key)
+        return Path(full).as_posix()
+    return Path(rel).as_posix()

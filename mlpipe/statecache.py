@@ -1,0 +1,96 @@
+"""A memo of file hashes in SQLite, so untouched files are never read twice.
+
+A file's entry is keyed by its path and checked against (inode, size, mtime_ns): a `touch`
+changes mtime and forces a re-read, but the content hash is then the same, so nothing that
+depends on the file runs. A second table maps git blob ids to content hashes, so a clean
+tracked file rewritten by `git checkout` is recognised without reading it.
+The memo is only a memo: when the database is unreadable it is deleted and rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER, hash TEXT);
+CREATE TABLE IF NOT EXISTS blobs (blob TEXT PRIMARY KEY, hash TEXT);
+"""
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class StateCache:
+    """(path, inode, size, mtime_ns) -> hash, and git blob id -> hash."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self._conn: sqlite3.Connection | None = None
+        self._pending_files: list[tuple[str, int, int, int, str]] = []
+        self._pending_blobs: list[tuple[str, str]] = []
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._conn = self._open()
+            except sqlite3.DatabaseError:
+                self.db_path.unlink(missing_ok=True)
+                self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        return conn
+
+    def get(self, path: str, st: os.stat_result) -> str | None:
+        """The remembered hash of `path` if its stat still matches."""
+        if not self.db_path.exists() and self._conn is None:
+            return None
+        row = self._connect().execute(
+            "SELECT inode, size, mtime_ns, hash FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None or tuple(row[:3]) != stat_key(st):
+            return None
+        return row[3]
+
+    def put(self, path: str, st: os.stat_result, digest: str) -> None:
+        self._pending_files.append((path, *stat_key(st), digest))
+
+    def get_blob(self, blob: str) -> str | None:
+        if not self.db_path.exists() and self._conn is None:
+            return None
+        row = self._connect().execute("SELECT hash FROM blobs WHERE blob = ?", (blob,)).fetchone()
+        return row[0] if row else None
+
+    def put_blob(self, blob: str, digest: str) -> None:
+        self._pending_blobs.append((blob, digest))
+
+    def flush(self) -> None:
+        """Write remembered hashes; a failure here only costs a re-read later."""
+        if not (self._pending_files or self._pending_blobs):
+            return
+        try:
+            conn = self._connect()
+            with conn:
+                conn.execute("BEGIN")
+                conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+                                 self._pending_files)
+                conn.executemany("INSERT OR REPLACE INTO blobs VALUES (?, ?)",
+                                 self._pending_blobs)
+        except sqlite3.Error:
+            pass
+        self._pending_files.clear()
+        self._pending_blobs.clear()
+
+    def close(self) -> None:
+        self.flush()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,115 @@
+"""A content-addressed store of every output mlpipe recorded, under `.mlpipe/cache/objects`.
+
+An object lives at `objects/ab/cdef...` named by its hash; a directory is stored as its
+files plus a manifest object named `<hash>.dir`. Objects are written to a temporary file and
+renamed, so a killed write leaves no object; every restore checks the bytes against the name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from mlpipe.errors import CacheCorrupt
+from mlpipe.fsutil import atomic_copy, atomic_write_bytes, remove, replace_tree
+from mlpipe.hashing import hash_bytes, hash_file, is_dir_hash, manifest_bytes
+
+Manifest = list[tuple[str, str]]
+
+
+class MissingObject(LookupError):
+    """The store has no object of that hash."""
+
+
+class ObjectStore:
+    """Put, check and restore outputs by content hash."""
+
+    def __init__(self, objects_dir: Path) -> None:
+        self.objects_dir = objects_dir
+
+    def path_of(self, digest: str) -> Path:
+        return self.objects_dir / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        """Whether the object (and, for a directory, each of its files) is present."""
+        if not self.path_of(digest).is_file():
+            return False
+        if is_dir_hash(digest):
+            try:
+                return all(self.path_of(d).is_file() for _, d in self.read_manifest(digest))
+            except CacheCorrupt:
+                return False
+        return True
+
+    def has_all(self, outs: Mapping[str, str | None]) -> bool:
+        return all(digest is not None and self.has(digest) for digest in outs.values())
+
+    def put_file(self, src: Path, digest: str) -> None:
+        dest = self.path_of(digest)
+        if dest.is_file():
+            return
+        tmp = atomic_copy(src, dest)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, dest)
+
+    def put_tree(self, src: Path, manifest: Manifest, digest: str) -> None:
+        for rel, file_digest in manifest:
+            self.put_file(src / rel, file_digest)
+        if not self.path_of(digest).is_file():
+            atomic_write_bytes(self.path_of(digest), manifest_bytes(manifest))
+
+    def read_manifest(self, digest: str) -> Manifest:
+        path = self.path_of(digest)
+        data = path.read_bytes()
+        if hash_bytes(data) + ".dir" != digest:
+            self._discard(digest)
+            raise CacheCorrupt(path, "directory manifest does not match its hash")
+        return [(rel, file_digest) for rel, file_digest in json.loads(data)]
+
+    def restore(self, digest: str, dest: Path) -> Manifest | None:
+        """Write the object to `dest` (verified) and return its manifest for a directory.
+
+        Raises:
+            MissingObject: The store lacks the object or one of a directory's files.
+            CacheCorrupt: An object's bytes do not match its hash (the object is removed).
+        """
+        if not self.path_of(digest).is_file():
+            raise MissingObject(digest)
+        if not is_dir_hash(digest):
+            tmp = self._verified_copy(digest, dest)
+            if dest.is_dir():
+                replace_tree(tmp, dest)
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, dest)
+            return None
+        manifest = self.read_manifest(digest)
+        staging = dest.parent / f".{dest.name}.restore"
+        remove(staging)
+        try:
+            for rel, file_digest in manifest:
+                target = staging / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self._verified_copy(file_digest, target), target)
+            staging.mkdir(parents=True, exist_ok=True)
+            replace_tree(staging, dest)
+        finally:
+            remove(staging)
+        return manifest
+
+    def _verified_copy(self, digest: str, dest: Path) -> Path:
+        source = self.path_of(digest)
+        if not source.is_file():
+            raise MissingObject(digest)
+        tmp = atomic_copy(source, dest)
+        os.chmod(tmp, 0o644)
+        if hash_file(tmp) != digest:
+            tmp.unlink()
+            self._discard(digest)
+            raise CacheCorrupt(source, "content does not match its hash")
+        return tmp
+
+    def _discard(self, digest: str) -> None:
+        self.path_of(digest).unlink(missing_ok=True)

@@ -1,0 +1,61 @@
+"""Where a pipeline's files live: the pipeline file, its lock file, and `.mlpipe/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_FILE = "mlpipe.yaml"
+STATE_DIR = ".mlpipe"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Resolved paths for one pipeline file.
+
+    Attributes:
+        pipeline_file: Absolute path of the pipeline file.
+    """
+
+    pipeline_file: Path
+
+    @classmethod
+    def for_file(cls, path: Path | str | None) -> Workspace:
+        return cls(Path(path or DEFAULT_FILE).absolute())
+
+    @property
+    def root(self) -> Path:
+        return self.pipeline_file.parent
+
+    @property
+    def lock_file(self) -> Path:
+        """`mlpipe.yaml` -> `mlpipe.lock`, beside the pipeline file."""
+        return self.pipeline_file.with_suffix(".lock")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.state_dir / "cache" / "objects"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.state_dir / "cache" / "runs"
+
+    @property
+    def state_db(self) -> Path:
+        return self.state_dir / "state.db"
+
+    @property
+    def history_db(self) -> Path:
+        return self.state_dir / "runs.db"
+
+    @property
+    def run_lock(self) -> Path:
+        return self.state_dir / f"{self.pipeline_file.stem}.runlock"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs" / self.pipeline_file.stem
