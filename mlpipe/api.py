@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mlpipe import graph as graphlib
 from mlpipe import runlock
-from mlpipe.execute.events import Event, StageFinished, Status
+from mlpipe.execute.events import Event, RunStarted, StageFinished, Status
 from mlpipe.execute.executor import FailurePolicy, Scheduler, local_executor
 from mlpipe.execute.session import Session
 from mlpipe.planner import Plan, PlanInputs, plan
@@ -140,6 +140,7 @@ def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
         on_event(event)
 
     with runlock.hold(loaded.workspace.run_lock):
+        on_event(RunStarted(tuple(stage.name for stage in order)))
         session = Session(loaded.workspace, loaded.spec, collect)
         executor = local_executor(options.jobs)
         try:

@@ -18,6 +18,13 @@ class Status(Enum):
 
 
 @dataclass(frozen=True)
+class RunStarted:
+    """A run begins; these stages are selected, in run order."""
+
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StageStarted:
     """A stage began running (or restoring).
 
@@ -62,4 +69,4 @@ class Notice:
     message: str
 
 
-Event = StageStarted | StageFinished | Notice
+Event = RunStarted | StageStarted | StageFinished | Notice

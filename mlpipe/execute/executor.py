@@ -147,8 +147,9 @@ class Scheduler:
         self.emit(StageStarted(stage.name, "running", decision.reason))
         record.clear_outputs(session, stage)
         task = StageTask(stage, session.workspace.root, session.workspace.logs_dir)
+        started = time.perf_counter()
         running[self.executor.submit(task)] = _Running(
-            stage, facts.key, dict(facts.deps), decision.reason, time.perf_counter())
+            stage, facts.key, dict(facts.deps), decision.reason, started)
 
     def _complete(self, job: _Running, outcome: TaskOutcome) -> None:
         stage, session = job.stage, self.session

@@ -1,0 +1,5 @@
+"""`python -m mlpipe`."""
+
+from mlpipe.cli.app import main
+
+main()

@@ -1,0 +1,69 @@
+"""The `mlpipe` command: a typer app whose commands parse, call `mlpipe.api`, and render.
+
+Errors are mapped to exit codes in exactly one place, `_Group.invoke`: an MlpipeError prints
+one line on stderr and exits with its `exit_code`; nothing else is caught, so a bug still
+shows its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from mlpipe import __version__
+from mlpipe.errors import MlpipeError
+
+
+class _Group(TyperGroup):
+    """Runs a command and turns an MlpipeError into its one-line message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlpipeError as exc:
+            click.echo(f"mlpipe: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="mlpipe",
+    help="GitOps-style ML pipelines: declare stages in YAML, run only what changed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlpipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """GitOps-style ML pipelines: declare stages in YAML, run only what changed."""
+
+
+def _register() -> None:
+    from mlpipe.cli import dag, init, run, status
+
+    for module in (run, status, dag, init):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())

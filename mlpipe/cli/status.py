@@ -1,0 +1,41 @@
+"""`mlpipe status`: which stages would run, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlpipe.cli import options as opt
+from mlpipe.errors import EXIT_STALE
+from mlpipe.workspace import DEFAULT_FILE
+
+
+def status(
+    targets: opt.Targets = None,
+    file: opt.PipelineFile = Path(DEFAULT_FILE),
+    downstream: opt.Downstream = False,
+    no_deps: opt.NoDeps = False,
+    overrides: opt.Overrides = None,
+    fail_if_stale: Annotated[bool, typer.Option(
+        "--fail-if-stale", help="Exit with code 3 when a stage would run.")] = False,
+    as_json: opt.Json = False,
+) -> None:
+    """Show which stages are stale and why. Exit 0, or 3 with --fail-if-stale when stale."""
+    from mlpipe import api
+    from mlpipe.cli import render
+
+    err = render.stderr_console()
+    plan = api.status(file, api.Selection(tuple(targets or ()), downstream, no_deps),
+                      tuple(overrides or ()), on_event=render.PlainRenderer(err))
+    if as_json:
+        typer.echo(render.plan_json(plan))
+    else:
+        render.plan_text(plan, render.Console(highlight=False))
+    if fail_if_stale and plan.stale:
+        raise typer.Exit(EXIT_STALE)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
