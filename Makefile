@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-DEMO ?= examples/pipelines/wordfreq
+DEMO ?= examples/pipelines/forecast
 
 .PHONY: demo test lint install clean
 
@@ -23,11 +23,11 @@ demo: $(STAMP)
 	@echo "== second run: nothing changed, nothing runs"
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run
 	@echo "== a param changes for one run: only the stages that use it, and after"
-	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run -S report.top=3
+	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run -S train.alpha=5
 	@echo "== back to the committed params: restored from the cache, nothing re-runs"
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe dag
-	cd $(DEMO) && cat out/report.json
+	cd $(DEMO) && cat out/metrics.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

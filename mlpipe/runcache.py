@@ -58,9 +58,9 @@ class RunCache:
             return None
         except (OSError, ValueError) as exc:
             return self._corrupt(path, f"unreadable: {exc}")
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            return self._corrupt(path, f"format {raw.get('format') if isinstance(raw, dict) else '?'}"
-                                       f", expected {FORMAT}")
+        found = raw.get("format") if isinstance(raw, dict) else None
+        if found != FORMAT:
+            return self._corrupt(path, f"format {found!r}, expected {FORMAT}")
         outs = raw.get("outs")
         if not isinstance(outs, dict) or not all(isinstance(v, str) for v in outs.values()):
             return self._corrupt(path, "no valid 'outs'")
@@ -71,7 +71,7 @@ class RunCache:
                 "commit": entry.commit}
         atomic_write_text(self.path_of(key), json.dumps(body, indent=1, sort_keys=True))
 
-    def _corrupt(self, path: Path, detail: str) -> None:
+    def _corrupt(self, path: Path, detail: str) -> None:  # returns None: a miss
         self.warn(f"{path}: corrupt run-cache entry ({detail}); removed, the stage will run")
         path.unlink(missing_ok=True)
         return None

@@ -30,8 +30,12 @@ def plain_wanted(console: Console) -> bool:
             or os.environ.get("CI", "").lower() in {"1", "true", "yes"})
 
 
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _tail(text: str) -> str:
@@ -52,8 +56,9 @@ class PlainRenderer:
         elif isinstance(event, StageFinished):
             took = f" in {event.duration_s:.2f}s" if event.status in (Status.RAN, Status.FAILED,
                                                                       Status.RESTORED) else ""
-            why = f": {event.reason}" if event.status in (Status.FAILED, Status.SKIPPED,
-                                                        Status.CACHED) else ""
+            shown = event.status in (Status.FAILED, Status.SKIPPED) or (
+                event.status is Status.CACHED and event.reason != "up to date")
+            why = f": {event.reason}" if shown else ""
             out.print(f"{event.stage}: {event.status.value}{took}{why}", markup=False)
             if event.stderr_tail:
                 out.print(_tail(event.stderr_tail), markup=False)

@@ -34,7 +34,7 @@ def run(
     from mlpipe.execute.executor import FailurePolicy
 
     selection = api.Selection(tuple(targets or ()), downstream, no_deps)
-    console = render.Console(highlight=False)
+    console = render.stdout_console()
     if dry_run:
         plan = api.status(file, selection, tuple(overrides or ()), force=force)
         if as_json:

@@ -32,7 +32,7 @@ def status(
     if as_json:
         typer.echo(render.plan_json(plan))
     else:
-        render.plan_text(plan, render.Console(highlight=False))
+        render.plan_text(plan, render.stdout_console())
     if fail_if_stale and plan.stale:
         raise typer.Exit(EXIT_STALE)
 

@@ -120,8 +120,8 @@ class Scheduler:
                     self._complete(running.pop(future), future.result())
             elif waiting and self.first_failure and self.policy is FailurePolicy.FAIL_FAST:
                 for stage in waiting:
-                    self._finish(stage, Status.SKIPPED, f"not run: '{self.first_failure}' failed "
-                                 "(--keep-going runs what does not depend on it)")
+                    self._finish(stage, Status.SKIPPED, f"not run: the run stopped when "
+                                 f"'{self.first_failure}' failed (see --keep-going)")
                 waiting.clear()
 
     def _start(self, stage: StageSpec, running: dict[Future[TaskOutcome], _Running]) -> None:

@@ -20,6 +20,7 @@ from mlpipe import kinds
 from mlpipe.errors import StageFailed
 from mlpipe.execute.session import Session
 from mlpipe.fingerprint import template_hash
+from mlpipe.fsutil import remove
 from mlpipe.hashing import is_dir_hash
 from mlpipe.history import HistoryRow
 from mlpipe.lockfile import LockEntry
@@ -67,11 +68,12 @@ def restore(session: Session, stage: StageSpec, decision: Decision) -> None:
 
 
 def clear_outputs(session: Session, stage: StageSpec) -> None:
-    """Remove a stage's outputs before it runs, so stale files cannot pass for new ones."""
-    from mlpipe.fsutil import remove
-
+    """Remove a stage's outputs before it runs, so stale files cannot pass for new ones, and
+    make sure their parent directories exist."""
     for path in stage.outs:
-        remove(session.workspace.root / path)
+        full = session.workspace.root / path
+        remove(full)
+        full.parent.mkdir(parents=True, exist_ok=True)
     session.hasher.forget(stage.outs)
 
 

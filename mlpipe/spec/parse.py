@@ -102,7 +102,8 @@ def _parse_stage(path: Path, name: str, stages: MarkedDict, params: Mapping[str,
     if not isinstance(body, MarkedDict):
         raise _Located(path, stages, name).error("a stage must be a mapping of fields", name)
     if "kind" not in body:
-        raise loc.error("missing required field 'kind'", hint=f"(one of: {', '.join(kinds.known())})")
+        known = ", ".join(kinds.known())
+        raise loc.error("missing required field 'kind'", hint=f"(one of: {known})")
     try:
         kind = kinds.get(str(body["kind"]))
     except kinds.UnknownKind as exc:
