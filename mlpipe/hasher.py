@@ -25,11 +25,11 @@ class PathHasher:
     """Content hashes of paths under `root`, memoised in a StateCache."""
 
     def __init__(self, root: Path, state: StateCache, blobs: BlobSource | None = None,
-                 git_min_bytes: int = GIT_MIN_BYTES) -> None:
+                 git_min_bytes: int | None = None) -> None:
         self.root = root
         self.state = state
         self.blobs = blobs
-        self.git_min_bytes = git_min_bytes
+        self.git_min_bytes = GIT_MIN_BYTES if git_min_bytes is None else git_min_bytes
         self._files: dict[Path, str] = {}
         self._manifests: dict[Path, list[tuple[str, str]]] = {}
         self.bytes_read = 0
