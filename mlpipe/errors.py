@@ -15,6 +15,7 @@ EXIT_OK = 0
 EXIT_STAGE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_STALE = 3
+EXIT_INTERRUPTED = 130
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

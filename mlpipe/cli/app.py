@@ -1,8 +1,8 @@
 """The `mlpipe` command: a typer app whose commands parse, call `mlpipe.api`, and render.
 
 Errors are mapped to exit codes in exactly one place, `_Group.invoke`: an MlpipeError prints
-one line on stderr and exits with its `exit_code`; nothing else is caught, so a bug still
-shows its traceback.
+one line on stderr and exits with its `exit_code`; Ctrl-C exits 130 with one line. Nothing
+else is caught, so a bug still shows its traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from mlpipe import __version__
-from mlpipe.errors import MlpipeError
+from mlpipe.errors import EXIT_INTERRUPTED, MlpipeError
 
 
 class _Group(TyperGroup):
@@ -27,6 +27,9 @@ class _Group(TyperGroup):
         except MlpipeError as exc:
             click.echo(f"mlpipe: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("mlpipe: interrupted; stages that finished were recorded", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 app = typer.Typer(

@@ -90,8 +90,12 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
     if missing:
         raise StageFailed(stage.name, f"declared output {', '.join(missing)} was not written")
     deps_after = session.hasher.hash(stage.deps)
+    if key is None:
+        missing_deps = [path for path in stage.deps if deps_before.get(path) is None]
+        return Recorded(False, f"result not recorded: dep {', '.join(missing_deps)} was "
+                               "missing when the stage started")
     changed = [path for path in stage.deps if deps_after[path] != deps_before.get(path)]
-    if changed or key is None:
+    if changed:
         return Recorded(False, f"result not recorded: dep {', '.join(changed)} changed while "
                                "the stage ran; it will run again next time")
     root = session.workspace.root

@@ -314,3 +314,15 @@ def test_directory_outputs_are_stored_and_restored(project: Path, mlpipe: Invoke
     assert statuses(result) == {"shards": "restored", "total": "restored"}
     assert sorted(p.name for p in (project / "shards/sub").iterdir()) == ["1", "2"]
     assert (project / "total.txt").read_text() == "1\n2\n"
+
+
+def test_result_from_a_missing_dep_is_not_recorded(project: Path, mlpipe: Invoke) -> None:
+    make_chain(project)
+    text = (project / "mlpipe.yaml").read_text().replace(
+        "wc -c < scaled.txt > report.txt", "(cat scaled.txt || echo none) > report.txt")
+    (project / "mlpipe.yaml").write_text(text)
+    result = mlpipe("run", "report", "--no-deps")
+    assert result.exit_code == 0
+    assert "result not recorded: dep scaled.txt was missing when the stage started" \
+        in result.stdout
+    assert not (project / "mlpipe.lock").exists()

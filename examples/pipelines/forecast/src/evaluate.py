@@ -11,7 +11,8 @@ parser.add_argument("features")
 parser.add_argument("out")
 args = parser.parse_args()
 
-model = json.load(open(args.model))
+with open(args.model) as handle:
+    model = json.load(handle)
 with open(args.features) as handle:
     rows = [[float(v) for v in row.values()] for row in csv.DictReader(handle)]
 test = rows[int(len(rows) * 0.8):]

@@ -18,7 +18,7 @@ ys = [r[2] for r in train]
 n = 3
 a = [[sum(x[i] * x[j] for x in xs) + (args.alpha if i == j and i else 0.0) for j in range(n)]
      for i in range(n)]
-b = [sum(x[i] * y for x, y in zip(xs, ys)) for i in range(n)]
+b = [sum(x[i] * y for x, y in zip(xs, ys, strict=True)) for i in range(n)]
 for col in range(n):  # Gauss-Jordan elimination
     pivot = a[col][col]
     a[col] = [v / pivot for v in a[col]]
@@ -26,7 +26,7 @@ for col in range(n):  # Gauss-Jordan elimination
     for row in range(n):
         if row != col:
             factor = a[row][col]
-            a[row] = [v - factor * p for v, p in zip(a[row], a[col])]
+            a[row] = [v - factor * p for v, p in zip(a[row], a[col], strict=True)]
             b[row] -= factor * b[col]
 with open(args.out, "w") as handle:
     json.dump({"intercept": b[0], "lag1": b[1], "mean_w": b[2], "alpha": args.alpha}, handle,
