@@ -13,7 +13,9 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from mlpipe import kinds
 from mlpipe.cli.app import app
+from mlpipe.kinds.base import StageContext, StageKind, StageResult, output_path
 
 PY = sys.executable
 
@@ -83,3 +85,39 @@ def runs_of(root: Path, stage: str) -> int:
 def counted(stage: str, cmd: str) -> str:
     """A shell command that records its own execution, then does `cmd`."""
     return f"mkdir -p runs && echo x >> runs/{stage} && {cmd}"
+
+
+@kinds.register
+class FakeProduce(StageKind):
+    """Writes `text` to its named outputs `data` and `stats` (JSON metrics)."""
+
+    name = "fake_produce"
+    required = ("text",)
+    metric_outputs = ("stats",)
+
+    def outputs(self, stage: str, config: dict) -> dict[str, str]:
+        return {"data": output_path(stage, "data.txt"), "stats": output_path(stage, "stats.json")}
+
+    def run(self, ctx: StageContext) -> StageResult:
+        outputs = ctx.stage.outputs
+        (ctx.root / outputs["data"]).write_text(str(ctx.stage.config["text"]))
+        (ctx.root / outputs["stats"]).write_text(json.dumps({"length": len(
+            str(ctx.stage.config["text"]))}))
+        return StageResult(summary="produced")
+
+
+@kinds.register
+class FakeConsume(StageKind):
+    """Copies its input `source` (an output reference or a path), upper-cased, to `result`."""
+
+    name = "fake_consume"
+    required = ("source",)
+    inputs = ("source",)
+
+    def outputs(self, stage: str, config: dict) -> dict[str, str]:
+        return {"result": output_path(stage, "result.txt")}
+
+    def run(self, ctx: StageContext) -> StageResult:
+        text = (ctx.root / ctx.stage.config["source"]).read_text()
+        (ctx.root / ctx.stage.outputs["result"]).write_text(text.upper())
+        return StageResult()

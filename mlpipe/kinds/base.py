@@ -12,6 +12,14 @@ if TYPE_CHECKING:
     from mlpipe.spec.model import StageSpec
 
 
+OUTPUT_ROOT = "out"
+
+
+def output_path(stage: str, filename: str) -> str:
+    """Where a kind writes a named output by default: `out/<stage>/<filename>`."""
+    return f"{OUTPUT_ROOT}/{stage}/{filename}"
+
+
 class ConfigProblem(ValueError):
     """A kind-specific field holds a bad value; the parser adds file, line and stage."""
 
@@ -62,12 +70,20 @@ class StageKind(ABC):
     version: ClassVar[str] = "1"
     required: ClassVar[tuple[str, ...]] = ()
     optional: ClassVar[Mapping[str, Any]] = {}
+    # Config fields that name what the stage reads: an upstream output as `stage.output`, or
+    # a path. The parser turns each into a path relative to the root and adds it to the deps.
+    inputs: ClassVar[tuple[str, ...]] = ()
+    # Named outputs (see `outputs`) that hold JSON metrics.
+    metric_outputs: ClassVar[tuple[str, ...]] = ()
 
     def check(self, config: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise ConfigProblem for a field whose value cannot work."""
 
     def outputs(self, stage: str, config: Mapping[str, Any]) -> dict[str, str]:
-        """Named outputs the kind writes (name -> path relative to the root)."""
+        """Named outputs the kind writes (name -> path relative to the root).
+
+        Later stages refer to them as `stage.name`; `output_path` gives the usual place.
+        """
         return {}
 
     def display(self, config: Mapping[str, Any]) -> str | None:

@@ -19,7 +19,8 @@ class StageSpec:
         kind: Name of the stage kind that runs it (`command`, `train`, ...).
         config: Kind-specific fields after `${params...}` interpolation (e.g. `{"cmd": ...}`).
         deps: Paths the stage reads, relative to the root (absolute when outside it).
-        outs: Paths the stage writes, relative to the root; includes `metrics`.
+        outs: Paths the stage writes, relative to the root; includes `metrics` and `outputs`.
+        outputs: The kind's named outputs (name -> path); others refer to them as `stage.name`.
         metrics: The outs that hold JSON metrics.
         params: Dotted param key -> value, for every param the stage uses.
         needs: Stages that must run before this one although no path links them.
@@ -34,6 +35,7 @@ class StageSpec:
     config: Mapping[str, Any] = field(default_factory=dict)
     deps: tuple[str, ...] = ()
     outs: tuple[str, ...] = ()
+    outputs: Mapping[str, str] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()

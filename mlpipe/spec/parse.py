@@ -11,6 +11,7 @@ from mlpipe import kinds
 from mlpipe.errors import SpecError, did_you_mean
 from mlpipe.kinds.base import ConfigProblem, StageKind
 from mlpipe.spec import params as paramlib
+from mlpipe.spec import refs
 from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.spec.yamlio import MarkedDict, load_file
 
@@ -66,6 +67,8 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     stages = tuple(
         _parse_stage(path, str(name), stages_raw, params) for name in stages_raw
     )
+    stages = refs.resolve(stages, path.parent, lambda stage, key, problem: _Located(
+        path, stages_raw[stage], stage).error(problem, key))
     name = raw.get("name") or path.parent.name
     return PipelineSpec(path=path, name=str(name), params=params, stages=stages)
 
@@ -141,9 +144,12 @@ def _build_stage(loc: _Located, name: str, kind: StageKind, config: dict[str, An
                  ) -> StageSpec:
     lists = {key: _string_list(loc, resolved, key) for key in _PATH_LISTS}
     deps = tuple(_normalize(loc, root, p, "deps", must_be_inside=False) for p in lists["deps"])
-    metrics = tuple(_normalize(loc, root, p, "metrics") for p in lists["metrics"])
+    named = kind.outputs(name, config)
+    metrics = tuple(dict.fromkeys([
+        *(_normalize(loc, root, p, "metrics") for p in lists["metrics"]),
+        *(named[key] for key in kind.metric_outputs)]))
     outs = [_normalize(loc, root, p, "outs") for p in lists["outs"]]
-    for out in (*kind.outputs(name, config).values(), *metrics):
+    for out in (*named.values(), *metrics):
         if out not in outs:
             outs.append(out)
     needs = tuple(_string_list(loc, resolved, "needs"))
@@ -152,7 +158,8 @@ def _build_stage(loc: _Located, name: str, kind: StageKind, config: dict[str, An
             raise loc.error(f"'{flag}' must be true or false", flag)
     return StageSpec(
         name=name, kind=kind.name, config=config, deps=tuple(dict.fromkeys(deps)),
-        outs=tuple(outs), metrics=metrics, params=dict(sorted(used.items())), needs=needs,
+        outs=tuple(outs), outputs=named, metrics=metrics, params=dict(sorted(used.items())),
+        needs=needs,
         frozen=resolved.get("frozen", False), always_run=resolved.get("always_run", False),
         line=line, raw=_plain(loc.mapping),
     )
@@ -179,10 +186,7 @@ def _string_list(loc: _Located, mapping: Mapping[str, Any], key: str) -> list[st
 def _normalize(loc: _Located, root: Path, raw: str, key: str, must_be_inside: bool = True
                ) -> str:
     """Path relative to the root in POSIX form; absolute when a dep lies outside the root."""
-    full = os.path.normpath(os.path.join(root, os.path.expanduser(raw)))
-    rel = os.path.relpath(full, root)
-    if rel == "." or rel.startswith(".."):
-        if must_be_inside:
-            raise loc.error(f"output path '{raw}' is outside the pipeline's root ({root})", key)
-        return Path(full).as_posix()
-    return Path(rel).as_posix()
+    path, inside = refs.normalize(root, raw)
+    if not inside and must_be_inside:
+        raise loc.error(f"output path '{raw}' is outside the pipeline's root ({root})", key)
+    return path

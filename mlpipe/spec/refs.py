@@ -1,0 +1,70 @@
+"""Paths and references: `stage.output` in a kind's input fields becomes a path and a dep.
+
+A value such as `ingest.train` in a field the kind lists in `inputs` names the output
+`train` of stage `ingest`; the parser swaps in that output's path and adds it to the stage's
+deps, which makes the DAG edge. Any other value is a path relative to the pipeline root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mlpipe import kinds
+from mlpipe.errors import SpecError, did_you_mean
+from mlpipe.spec.model import StageSpec
+
+ErrorAt = Callable[[str, str, str], SpecError]
+
+
+def normalize(root: Path, raw: str) -> tuple[str, bool]:
+    """(path relative to root in POSIX form, True) or (absolute path, False) when outside."""
+    full = os.path.normpath(os.path.join(root, os.path.expanduser(raw)))
+    rel = os.path.relpath(full, root)
+    if rel == "." or rel.startswith(".."):
+        return Path(full).as_posix(), False
+    return Path(rel).as_posix(), True
+
+
+def resolve(stages: Sequence[StageSpec], root: Path, error_at: ErrorAt) -> tuple[StageSpec, ...]:
+    """Stages with their input fields turned into paths, and those paths added to deps."""
+    named = {stage.name: stage.outputs for stage in stages}
+    return tuple(_resolve_stage(stage, named, root, error_at) for stage in stages)
+
+
+def _resolve_stage(stage: StageSpec, named: Mapping[str, Mapping[str, str]], root: Path,
+                   error_at: ErrorAt) -> StageSpec:
+    fields = kinds.get(stage.kind).inputs
+    if not fields:
+        return stage
+    config: dict[str, Any] = dict(stage.config)
+    deps = list(stage.deps)
+    for field in fields:
+        value = config.get(field)
+        if value is None:
+            continue
+        items = value if isinstance(value, list) else [value]
+        paths = [_one(stage, field, item, named, root, error_at) for item in items]
+        config[field] = paths if isinstance(value, list) else paths[0]
+        deps.extend(paths)
+    return replace(stage, config=config, deps=tuple(dict.fromkeys(deps)))
+
+
+def _one(stage: StageSpec, field: str, value: Any, named: Mapping[str, Mapping[str, str]],
+         root: Path, error_at: ErrorAt) -> str:
+    if not isinstance(value, str) or not value:
+        raise error_at(stage.name, field, f"'{field}' must name an output (stage.output) or a path")
+    head, dot, tail = value.partition(".")
+    if dot and "/" not in value and head in named:
+        if head == stage.name:
+            raise error_at(stage.name, field, f"'{field}' refers to the stage's own output")
+        outputs = named[head]
+        if tail not in outputs:
+            known = ", ".join(outputs) or "none"
+            raise error_at(stage.name, field, f"stage '{head}' has no output '{tail}'"
+                           f"{did_you_mean(tail, outputs)}; its outputs: {known}")
+        return outputs[tail]
+    return normalize(root, value)[0]
