@@ -57,10 +57,19 @@ def _root(
     """GitOps-style ML pipelines: declare stages in YAML, run only what changed."""
 
 
-def _register() -> None:
-    from mlpipe.cli import dag, init, run, status
+COMMAND_MODULES = ("run", "status", "dag", "init", "models", "deploy", "serve")
 
-    for module in (run, status, dag, init):
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"mlpipe.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mlpipe.cli.{name}":
+                raise
+            continue
         module.register(app)
 
 

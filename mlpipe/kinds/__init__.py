@@ -15,6 +15,12 @@ from mlpipe.kinds.base import StageKind
 
 _BUILTIN: dict[str, str] = {
     "command": "mlpipe.kinds.command:CommandKind",
+    "ingest": "mlpipe.kinds.ingest:IngestKind",
+    "validate": "mlpipe.kinds.validate:ValidateKind",
+    "train": "mlpipe.kinds.train:TrainKind",
+    "evaluate": "mlpipe.kinds.evaluate:EvaluateKind",
+    "register": "mlpipe.kinds.register:RegisterKind",
+    "deploy": "mlpipe.kinds.deploy:DeployKind",
 }
 _REGISTERED: dict[str, type[StageKind]] = {}
 ENTRY_POINT_GROUP = "mlpipe.kinds"

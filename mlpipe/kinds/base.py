@@ -86,6 +86,10 @@ class StageKind(ABC):
         """
         return {}
 
+    def always_run(self, config: Mapping[str, Any]) -> bool:
+        """True when results depend on more than the key (e.g. the registry's champion)."""
+        return False
+
     def display(self, config: Mapping[str, Any]) -> str | None:
         """A one-line form of the definition shown in the lock file (None for none)."""
         return None

@@ -160,7 +160,8 @@ def _build_stage(loc: _Located, name: str, kind: StageKind, config: dict[str, An
         name=name, kind=kind.name, config=config, deps=tuple(dict.fromkeys(deps)),
         outs=tuple(outs), outputs=named, metrics=metrics, params=dict(sorted(used.items())),
         needs=needs,
-        frozen=resolved.get("frozen", False), always_run=resolved.get("always_run", False),
+        frozen=resolved.get("frozen", False),
+        always_run=resolved.get("always_run", False) or kind.always_run(config),
         line=line, raw=_plain(loc.mapping),
     )
 
