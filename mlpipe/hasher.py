@@ -41,7 +41,7 @@ class PathHasher:
         """path -> content hash, or None when the path does not exist."""
         paths = list(dict.fromkeys(paths))
         layout: dict[str, list[Path] | Path | None] = {}
-        pending: list[tuple[Path, os.stat_result]] = []
+        pending: dict[Path, os.stat_result] = {}
         for path in paths:
             full = self.full(path)
             if full.is_dir():
@@ -53,8 +53,8 @@ class PathHasher:
             else:
                 layout[path] = None
                 continue
-            pending.extend((f, f.stat()) for f in files if f not in self._files)
-        self._resolve(pending)
+            pending.update((f, f.stat()) for f in files if f not in self._files)
+        self._resolve(list(pending.items()))
         result: dict[str, str | None] = {}
         for path, entry in layout.items():
             if entry is None:

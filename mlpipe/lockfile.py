@@ -50,11 +50,20 @@ class LockEntry:
                                 "definition": self.definition}
         if self.cmd is not None:
             body["cmd"] = self.cmd
-        body["params"] = dict(sorted(self.params.items()))
+        body["params"] = _sorted(dict(self.params))
         body["deps"] = dict(sorted(self.deps.items()))
         body["outs"] = dict(sorted(self.outs.items()))
         body["commit"] = self.commit
         return body
+
+
+def _sorted(value: Any) -> Any:
+    """Mappings at every depth in key order, so equal values give equal text."""
+    if isinstance(value, Mapping):
+        return {key: _sorted(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [_sorted(item) for item in value]
+    return value
 
 
 def read(path: Path) -> dict[str, LockEntry]:
@@ -74,8 +83,11 @@ def read(path: Path) -> dict[str, LockEntry]:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else None
         raise LockFileError(path, f"format {found!r}, expected {FORMAT}")
+    stages = raw.get("stages") or {}
+    if not isinstance(stages, dict):
+        raise LockFileError(path, "'stages' must be a mapping")
     entries: dict[str, LockEntry] = {}
-    for name, body in (raw.get("stages") or {}).items():
+    for name, body in stages.items():
         try:
             entries[str(name)] = LockEntry(**body)
         except TypeError as exc:

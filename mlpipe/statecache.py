@@ -39,7 +39,7 @@ class StateCache:
             try:
                 self._conn = self._open()
             except sqlite3.DatabaseError:
-                self.db_path.unlink(missing_ok=True)
+                self._discard()
                 self._conn = self._open()
         return self._conn
 
@@ -50,12 +50,26 @@ class StateCache:
         conn.executescript(_SCHEMA)
         return conn
 
-    def get(self, path: str, st: os.stat_result) -> str | None:
-        """The remembered hash of `path` if its stat still matches."""
+    def _query(self, sql: str, args: tuple[str, ...]) -> tuple | None:
+        """One row, or None; a damaged database is deleted (it is only a memo)."""
         if not self.db_path.exists() and self._conn is None:
             return None
-        row = self._connect().execute(
-            "SELECT inode, size, mtime_ns, hash FROM files WHERE path = ?", (path,)).fetchone()
+        try:
+            return self._connect().execute(sql, args).fetchone()
+        except sqlite3.DatabaseError:
+            self._discard()
+            return None
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+
+    def get(self, path: str, st: os.stat_result) -> str | None:
+        """The remembered hash of `path` if its stat still matches."""
+        row = self._query("SELECT inode, size, mtime_ns, hash FROM files WHERE path = ?", (path,))
         if row is None or tuple(row[:3]) != stat_key(st):
             return None
         return row[3]
@@ -64,9 +78,7 @@ class StateCache:
         self._pending_files.append((path, *stat_key(st), digest))
 
     def get_blob(self, blob: str) -> str | None:
-        if not self.db_path.exists() and self._conn is None:
-            return None
-        row = self._connect().execute("SELECT hash FROM blobs WHERE blob = ?", (blob,)).fetchone()
+        row = self._query("SELECT hash FROM blobs WHERE blob = ?", (blob,))
         return row[0] if row else None
 
     def put_blob(self, blob: str, digest: str) -> None:

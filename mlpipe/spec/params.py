@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 MISSING = object()
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _REFERENCE = re.compile(r"\$\{\s*params\.([A-Za-z0-9_][A-Za-z0-9_.\-]*)\s*\}")
 
 
@@ -78,6 +79,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-3 as text; a user means a number
     return key, value
 
 

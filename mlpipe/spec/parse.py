@@ -64,13 +64,20 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     stages_raw = raw.get("stages")
     if not isinstance(stages_raw, MarkedDict) or not stages_raw:
         raise top.error("'stages' must be a mapping of stage name -> stage", "stages")
-    stages = tuple(
-        _parse_stage(path, str(name), stages_raw, params) for name in stages_raw
-    )
+    stages_raw = _with_text_keys(stages_raw)
+    stages = tuple(_parse_stage(path, name, stages_raw, params) for name in stages_raw)
     stages = refs.resolve(stages, path.parent, lambda stage, key, problem: _Located(
         path, stages_raw[stage], stage).error(problem, key))
     name = raw.get("name") or path.parent.name
     return PipelineSpec(path=path, name=str(name), params=params, stages=stages)
+
+
+def _with_text_keys(mapping: MarkedDict) -> MarkedDict:
+    """The same mapping with every key as text (YAML reads `2024:` as a number)."""
+    result = MarkedDict((str(key), value) for key, value in mapping.items())
+    result.line, result.col = mapping.line, mapping.col
+    result.key_marks = {str(key): mark for key, mark in mapping.key_marks.items()}
+    return result
 
 
 def _reject_unknown(loc: _Located, mapping: Mapping[str, Any], allowed: Sequence[str],
@@ -148,7 +155,7 @@ def _build_stage(loc: _Located, name: str, kind: StageKind, config: dict[str, An
     metrics = tuple(dict.fromkeys([
         *(_normalize(loc, root, p, "metrics") for p in lists["metrics"]),
         *(named[key] for key in kind.metric_outputs)]))
-    outs = [_normalize(loc, root, p, "outs") for p in lists["outs"]]
+    outs = list(dict.fromkeys(_normalize(loc, root, p, "outs") for p in lists["outs"]))
     for out in (*named.values(), *metrics):
         if out not in outs:
             outs.append(out)
@@ -176,7 +183,9 @@ def _plain(value: Any) -> Any:
 
 
 def _string_list(loc: _Located, mapping: Mapping[str, Any], key: str) -> list[str]:
-    value = mapping.get(key) or []
+    value = mapping.get(key)
+    if value is None:
+        return []
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):

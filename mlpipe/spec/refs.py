@@ -24,7 +24,7 @@ def normalize(root: Path, raw: str) -> tuple[str, bool]:
     """(path relative to root in POSIX form, True) or (absolute path, False) when outside."""
     full = os.path.normpath(os.path.join(root, os.path.expanduser(raw)))
     rel = os.path.relpath(full, root)
-    if rel == "." or rel.startswith(".."):
+    if rel in (".", "..") or rel.startswith("../"):
         return Path(full).as_posix(), False
     return Path(rel).as_posix(), True
 

@@ -1,0 +1,134 @@
+"""lockfile: a committed file, so a lossless round trip and byte-identical output for equal data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlpipe import lockfile
+from mlpipe.errors import LockFileError
+from mlpipe.lockfile import FORMAT, HEADER, LockEntry
+
+FIELDS = ["kind", "key", "definition", "cmd", "params", "deps", "outs", "commit"]
+
+TRAIN = LockEntry(
+    kind="command", key="k-train", definition="d-train", cmd="python train.py --lr 0.1",
+    params={"train.lr": 0.1, "seed": 1, "model": {"depth": 3, "kind": "tree"}},
+    deps={"train.py": "h-code", "data/features.csv": "h-feat"},
+    outs={"model.pkl": "h-model", "metrics.json": "h-metrics"},
+    commit="0123456789abcdef0123456789abcdef01234567",
+)
+PREPARE = LockEntry(kind="ingest", key="k-prep", definition="d-prep",
+                    deps={"raw": "f00d.dir"}, outs={"data/features.csv": "h-feat"})
+
+
+def reordered(entry: LockEntry) -> LockEntry:
+    """The same entry with every mapping built in reverse insertion order."""
+    def flip(mapping: Any) -> Any:
+        return dict(reversed(list(mapping.items())))
+
+    return LockEntry(kind=entry.kind, key=entry.key, definition=entry.definition,
+                     cmd=entry.cmd, params=flip(entry.params), deps=flip(entry.deps),
+                     outs=flip(entry.outs), commit=entry.commit)
+
+
+class TestRoundTrip:
+    def test_write_then_read(self, tmp_path: Path) -> None:
+        path = tmp_path / "mlpipe.lock"
+        entries = {"train": TRAIN, "prepare": PREPARE}
+        lockfile.write(path, entries)
+        assert lockfile.read(path) == entries
+
+    @pytest.mark.parametrize("value", [
+        "1e10", "0123", "0x1f", "yes", "no", "null", "~", "true", "3.0", "", " lead", "a: b",
+        "# not a comment", "multi\nline", "ünïcode", 1, 1.5, True, None, [1, "2"], {"a": []},
+    ])
+    def test_values_that_yaml_could_misread(self, tmp_path: Path, value: Any) -> None:
+        path = tmp_path / "mlpipe.lock"
+        entry = LockEntry(kind="command", key="12e3", definition="0755", cmd="echo 'x' \"y\"",
+                          params={"p": value}, deps={"d": "1e5"}, outs={"o": "00"})
+        lockfile.write(path, {"s": entry})
+        assert lockfile.read(path) == {"s": entry}
+
+    def test_missing_and_empty_files_have_no_entries(self, tmp_path: Path) -> None:
+        assert lockfile.read(tmp_path / "absent.lock") == {}
+        (tmp_path / "empty.lock").write_text("")
+        assert lockfile.read(tmp_path / "empty.lock") == {}
+
+    def test_write_replaces_and_leaves_no_temporary_files(self, tmp_path: Path) -> None:
+        path = tmp_path / "mlpipe.lock"
+        lockfile.write(path, {"train": TRAIN, "prepare": PREPARE})
+        lockfile.write(path, {"prepare": PREPARE})
+        assert lockfile.read(path) == {"prepare": PREPARE}
+        assert [p.name for p in tmp_path.iterdir()] == ["mlpipe.lock"]
+
+
+class TestDeterministicText:
+    def test_insertion_order_does_not_change_the_text(self) -> None:
+        one = lockfile.dumps({"train": TRAIN, "prepare": PREPARE})
+        two = lockfile.dumps({"prepare": reordered(PREPARE), "train": reordered(TRAIN)})
+        assert one == two
+
+    def test_stages_sorted_fields_fixed_keys_sorted(self) -> None:
+        text = lockfile.dumps({"train": TRAIN, "prepare": PREPARE, "evaluate": PREPARE})
+        assert text.startswith(HEADER)
+        body = yaml.safe_load(text)
+        assert list(body) == ["format", "stages"] and body["format"] == FORMAT
+        assert list(body["stages"]) == ["evaluate", "prepare", "train"]
+        assert list(body["stages"]["train"]) == FIELDS
+        assert list(body["stages"]["prepare"]) == [f for f in FIELDS if f != "cmd"]
+        assert list(body["stages"]["train"]["deps"]) == ["data/features.csv", "train.py"]
+        assert list(body["stages"]["train"]["params"]) == ["model", "seed", "train.lr"]
+
+    def test_no_timestamps(self) -> None:
+        text = lockfile.dumps({"train": TRAIN})
+        assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}", text)
+        assert not re.search(r"time|date|created|updated", text, re.IGNORECASE)
+        assert lockfile.dumps({"train": TRAIN}) == text
+
+    def test_block_style_one_path_per_line(self) -> None:
+        text = lockfile.dumps({"train": TRAIN})
+        assert "    deps:\n      data/features.csv: h-feat\n      train.py: h-code\n" in text
+
+    def test_nested_param_values_are_written_in_a_fixed_order_too(self) -> None:
+        # Whole-value references (`x: ${params.model}`) record a mapping as one param value.
+        first = LockEntry(kind="command", key="k", definition="d",
+                          params={"model": {"depth": 3, "kind": "tree"}})
+        second = LockEntry(kind="command", key="k", definition="d",
+                           params={"model": {"kind": "tree", "depth": 3}})
+        assert first == second
+        assert lockfile.dumps({"s": first}) == lockfile.dumps({"s": second})
+
+
+class TestUnreadable:
+    @pytest.mark.parametrize(("text", "detail"), [
+        pytest.param("format: 1\nstages: {a: [\n", r"invalid YAML: ", id="bad-yaml"),
+        pytest.param("format: 2\nstages: {}\n", r"format 2, expected 1", id="newer-format"),
+        pytest.param("stages: {}\n", r"format None, expected 1", id="no-format"),
+        pytest.param("- format: 1\n", r"format None, expected 1", id="not-a-mapping"),
+        pytest.param("format: 1\nstages:\n  a: hello\n", r"stage 'a': .*must be a mapping",
+                     id="stage-not-a-mapping"),
+        pytest.param("format: 1\nstages:\n  a: {kind: command, key: k}\n",
+                     r"stage 'a': .*definition", id="stage-missing-field"),
+        pytest.param("format: 1\nstages:\n  a: {kind: command, key: k, definition: d, "
+                     "when: today}\n", r"stage 'a': .*'when'", id="stage-unknown-field"),
+        pytest.param("format: 1\nstages: [a, b]\n", r"", id="stages-not-a-mapping"),
+    ])
+    def test_lock_file_error_names_the_path(self, tmp_path: Path, text: str,
+                                            detail: str) -> None:
+        path = tmp_path / "mlpipe.lock"
+        path.write_text(text)
+        with pytest.raises(LockFileError, match=rf"^{re.escape(str(path))}: unreadable lock "
+                                                rf"file \({detail}") as info:
+            lockfile.read(path)
+        assert info.value.path == path
+
+    def test_a_directory_in_the_way(self, tmp_path: Path) -> None:
+        path = tmp_path / "mlpipe.lock"
+        path.mkdir()
+        with pytest.raises(LockFileError, match=r"mlpipe\.lock: unreadable lock file"):
+            lockfile.read(path)
