@@ -7,7 +7,6 @@ instead of raising: mlpipe works in a plain directory too, it just records no co
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,16 +14,23 @@ if TYPE_CHECKING:
     from git import Repo
 
 
-@cache
+_REPOS: dict[Path, Repo] = {}
+
+
 def _repo(path: Path) -> Repo | None:
+    """The repository holding `path`; found repositories are remembered, misses are not."""
+    if path in _REPOS:
+        return _REPOS[path]
     try:
         import git
     except ImportError:  # git executable missing
         return None
     try:
-        return git.Repo(path, search_parent_directories=True)
+        repo = git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
         return None
+    _REPOS[path] = repo
+    return repo
 
 
 def repo_root(path: Path) -> Path | None:
@@ -77,3 +83,12 @@ def clean_blob_ids(path: Path, files: Iterable[Path]) -> dict[Path, str]:
         if name in rel and name not in modified:
             blobs[rel[name]] = meta.split()[1]
     return blobs
+
+
+def hooks_dir(path: Path) -> tuple[Path, Path] | None:
+    """The work tree's top and its hooks directory (honouring core.hooksPath), or None."""
+    repo = _repo(path)
+    if repo is None or repo.working_tree_dir is None:
+        return None
+    top = Path(repo.working_tree_dir)
+    return top, top / repo.git.rev_parse("--git-path", "hooks")

@@ -1,0 +1,70 @@
+"""`mlpipe hooks install|uninstall`: plain git hooks for repositories without pre-commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlpipe.errors import UsageError
+from mlpipe.workspace import DEFAULT_FILE
+
+hooks_app = typer.Typer(help="Install or remove mlpipe's git hooks.", no_args_is_help=True)
+
+Pipelines = Annotated[list[Path] | None, typer.Option(
+    "--file", "-f", help="Pipeline file the hooks check (repeatable; default ./mlpipe.yaml).",
+    show_default=False)]
+
+
+def _hooks_dir() -> tuple[Path, Path]:
+    from mlpipe import gitinfo
+
+    found = gitinfo.hooks_dir(Path.cwd())
+    if found is None:
+        raise UsageError(f"{Path.cwd()}: not inside a git repository")
+    return found
+
+
+@hooks_app.command("install")
+def install(
+    pre_commit: Annotated[bool, typer.Option(
+        "--pre-commit", help="Check pipeline files and stale lock files on commit.")] = False,
+    pre_push: Annotated[bool, typer.Option(
+        "--pre-push", help="Run the pipeline before a push; fail if its lock is uncommitted.")
+    ] = False,
+    files: Pipelines = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing hook, keeping it as <hook>.mlpipe-backup.")] = False,
+) -> None:
+    """Write git hooks (pre-commit when no hook is named). Existing hooks are never overwritten
+    silently: without --force, a hook mlpipe did not write stops the install."""
+    from mlpipe import githooks
+
+    top, hooks_dir = _hooks_dir()
+    pipelines = []
+    for file in files or [Path(DEFAULT_FILE)]:
+        path = file.resolve()
+        if not path.is_file():
+            raise UsageError(f"{file}: pipeline file not found")
+        pipelines.append(path.relative_to(top).as_posix())
+    chosen = [h for h, on in (("pre-commit", pre_commit), ("pre-push", pre_push)) if on]
+    for change in githooks.install(hooks_dir, chosen or ["pre-commit"], pipelines, force):
+        typer.echo(f"{change.hook}: {change.action} ({change.path})")
+
+
+@hooks_app.command("uninstall")
+def uninstall() -> None:
+    """Remove the hooks mlpipe wrote (others are left alone) and restore replaced ones."""
+    from mlpipe import githooks
+
+    _, hooks_dir = _hooks_dir()
+    changes = githooks.uninstall(hooks_dir)
+    for change in changes:
+        typer.echo(f"{change.hook}: {change.action} ({change.path})")
+    if not changes:
+        typer.echo("no mlpipe hooks installed")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(hooks_app, name="hooks")
