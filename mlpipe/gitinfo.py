@@ -92,3 +92,55 @@ def hooks_dir(path: Path) -> tuple[Path, Path] | None:
         return None
     top = Path(repo.working_tree_dir)
     return top, top / repo.git.rev_parse("--git-path", "hooks")
+
+
+def file_at_rev(path: Path, rev: str, file: Path) -> bytes | None:
+    """The content of `file` at git revision `rev` (None when the file or the rev is absent).
+
+    Args:
+        path: Any path inside the repository.
+        rev: A revision git understands (branch, tag, sha, `HEAD~1`).
+        file: The file, absolute or relative to the current directory.
+    """
+    repo = _repo(path)
+    if repo is None or repo.working_tree_dir is None:
+        return None
+    import git
+
+    rel = Path(file).resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
+    try:
+        blob = repo.commit(rev).tree / rel
+    except (KeyError, ValueError, git.BadName, git.GitCommandError):
+        return None
+    return blob.data_stream.read()
+
+
+def resolve_rev(path: Path, rev: str) -> str | None:
+    """The commit sha `rev` names, or None when it names none."""
+    repo = _repo(path)
+    if repo is None:
+        return None
+    import git
+
+    try:
+        return repo.commit(rev).hexsha
+    except (ValueError, git.BadName, git.GitCommandError):
+        return None
+
+
+def commits(path: Path, file: Path | None = None, limit: int = 100) -> list[tuple[str, str]]:
+    """(sha, subject) of commits reachable from HEAD, newest first; only those touching `file`."""
+    repo = _repo(path)
+    if repo is None or repo.working_tree_dir is None:
+        return []
+    import git
+
+    paths = []
+    if file is not None:
+        paths = [Path(file).resolve().relative_to(
+            Path(repo.working_tree_dir).resolve()).as_posix()]
+    try:
+        return [(c.hexsha, c.summary if isinstance(c.summary, str) else c.summary.decode())
+                for c in repo.iter_commits("HEAD", paths=paths, max_count=limit)]
+    except (ValueError, git.GitCommandError):
+        return []
