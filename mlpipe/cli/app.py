@@ -26,6 +26,10 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except MlpipeError as exc:
             click.echo(f"mlpipe: error: {exc}", err=True)
+            from mlpipe.cli import github
+
+            if github.enabled():
+                github.annotate_error(exc)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("mlpipe: interrupted; stages that finished were recorded", err=True)

@@ -20,6 +20,7 @@ def check(
     Prints one line per file; exits 2 when any file is invalid.
     """
     from mlpipe import api
+    from mlpipe.cli import github
 
     failed = 0
     for file in files or [Path(DEFAULT_FILE)]:
@@ -28,6 +29,8 @@ def check(
         except MlpipeError as exc:
             failed += 1
             typer.echo(f"mlpipe: error: {exc}", err=True)
+            if github.enabled():
+                github.annotate_error(exc)
             continue
         typer.echo(f"{file}: ok ({len(loaded.spec.stages)} stages)")
     if failed:

@@ -30,8 +30,9 @@ def run(
     Exit codes: 0 all succeeded, 1 a stage failed, 2 invalid pipeline or usage.
     """
     from mlpipe import api
-    from mlpipe.cli import render
+    from mlpipe.cli import github, render
     from mlpipe.execute.executor import FailurePolicy
+    from mlpipe.workspace import Workspace
 
     selection = api.Selection(tuple(targets or ()), downstream, no_deps)
     console = render.stdout_console()
@@ -45,16 +46,20 @@ def run(
     policy = FailurePolicy.KEEP_GOING if keep_going else FailurePolicy.FAIL_FAST
     options = api.RunOptions(selection=selection, force=force, jobs=jobs, policy=policy,
                              overrides=tuple(overrides or ()))
+    progress = (render.PlainRenderer(render.stderr_console()) if as_json
+                else render.progress_renderer(console))
+    if github.enabled():
+        progress = github.GroupRenderer(progress, Workspace.for_file(file).logs_dir)
+    try:
+        report = api.run(file, options, progress)
+    finally:
+        progress.close()
     if as_json:
-        report = api.run(file, options, render.PlainRenderer(render.stderr_console()))
         typer.echo(render.report_json(report))
     else:
-        progress = render.progress_renderer(console)
-        try:
-            report = api.run(file, options, progress)
-        finally:
-            progress.close()
         console.print(render.summary_line(report), markup=False)
+    if github.enabled():
+        github.report_run(file, report, options.overrides)
     if not report.ok:
         raise typer.Exit(1)
 

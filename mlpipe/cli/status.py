@@ -33,6 +33,12 @@ def status(
         typer.echo(render.plan_json(plan))
     else:
         render.plan_text(plan, render.stdout_console())
+    from mlpipe.cli import github
+
+    if github.enabled():
+        github.write_summary(github.status_summary(api.load(file, tuple(overrides or ())), plan))
+        github.write_outputs({"stale": str(bool(plan.stale)).lower(),
+                              "stages-stale": ",".join(d.stage for d in plan.stale)})
     if fail_if_stale and plan.stale:
         raise typer.Exit(EXIT_STALE)
 

@@ -1,0 +1,214 @@
+"""GitHub Actions output, active when `GITHUB_ACTIONS=true`.
+
+Workflow commands on stdout (`::group::` around each stage's log, `::error file=..,line=..::`
+annotations), a Markdown job summary appended to `$GITHUB_STEP_SUMMARY`, and `name=value`
+lines appended to `$GITHUB_OUTPUT`. See docs.github.com, "Workflow commands for GitHub Actions".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlpipe.execute.events import Event, StageFinished, Status
+
+if TYPE_CHECKING:
+    from mlpipe.api import Loaded, RunReport
+    from mlpipe.diffs import Change
+    from mlpipe.errors import MlpipeError
+    from mlpipe.planner import Plan
+
+LOG_LIMIT = 200_000  # characters of one stage's log shown inside its group
+
+
+def enabled() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(name: str, message: str, **props: Any) -> str:
+    """One workflow command line, e.g. `::error file=a.yaml,line=3::bad`."""
+    args = ",".join(f"{k}={_escape_property(str(v))}" for k, v in props.items() if v is not None)
+    return f"::{name}{' ' + args if args else ''}::{_escape_data(message)}"
+
+
+def _relative(path: Path) -> str:
+    base = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
+    try:
+        return path.resolve().relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def annotate_error(exc: MlpipeError) -> None:
+    """An `::error::` annotation for a failure, pointing at the pipeline file when known."""
+    from mlpipe.errors import SpecError
+
+    if isinstance(exc, SpecError) and exc.path is not None:
+        message = exc.problem + (f" {exc.hint}" if exc.hint else "")
+        if exc.stage:
+            message = f"stage '{exc.stage}': {message}"
+        print(command("error", message, file=_relative(exc.path), line=exc.line, col=exc.col,
+                      title="mlpipe: invalid pipeline"), flush=True)
+    else:
+        print(command("error", str(exc), title="mlpipe"), flush=True)
+
+
+class GroupRenderer:
+    """Wraps a renderer; prints each finished stage's log in a collapsible group."""
+
+    def __init__(self, inner: Callable[[Event], None], logs_dir: Path) -> None:
+        self.inner = inner
+        self.logs_dir = logs_dir
+
+    def __call__(self, event: Event) -> None:
+        self.inner(event)
+        if not isinstance(event, StageFinished) or event.status not in (Status.RAN,
+                                                                          Status.FAILED):
+            return
+        print(f"::group::{event.stage} ({event.status.value} in {event.duration_s:.2f}s)")
+        for suffix in ("out", "err"):
+            log = self.logs_dir / f"{event.stage}.{suffix}"
+            if log.is_file() and log.stat().st_size:
+                print(log.read_text(encoding="utf-8", errors="replace")[-LOG_LIMIT:].rstrip())
+        print("::endgroup::")
+        if event.status is Status.FAILED:
+            print(command("error", event.reason, title=f"mlpipe: stage '{event.stage}' failed"))
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close:
+            close()
+
+
+def _append(env: str, text: str) -> None:
+    target = os.environ.get(env)
+    if target:
+        with open(target, "a", encoding="utf-8") as out:
+            out.write(text)
+
+
+def write_outputs(values: Mapping[str, str]) -> None:
+    """Append `name=value` lines to $GITHUB_OUTPUT (multi-line values use a delimiter)."""
+    lines = []
+    for name, value in values.items():
+        if "\n" in value:
+            lines.append(f"{name}<<MLPIPE_EOF\n{value}\nMLPIPE_EOF\n")
+        else:
+            lines.append(f"{name}={value}\n")
+    _append("GITHUB_OUTPUT", "".join(lines))
+
+
+def base_rev() -> str | None:
+    """The revision a pull request merges into (`origin/<base>`), or None outside one."""
+    base = os.environ.get("GITHUB_BASE_REF")
+    return f"origin/{base}" if base else None
+
+
+def run_summary(loaded: Loaded, report: RunReport, changes: list[Change] | None,
+                base: str | None, problems: list[str], mermaid: str) -> str:
+    """The job summary of a run, as Markdown."""
+    from mlpipe.diffs import format_value, markdown
+
+    lines = [f"## mlpipe run: {loaded.spec.name}", ""]
+    counts: dict[str, int] = {}
+    for stage in report.stages:
+        counts[stage.status.value] = counts.get(stage.status.value, 0) + 1
+    lines += [", ".join(f"**{n}** {status}" for status, n in counts.items()) or "no stages", ""]
+    lines += ["| Stage | Status | Time | Reason |", "|---|---|---|---|"]
+    for s in report.stages:
+        reason = s.reason.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{s.name}` | {s.status.value} | {s.duration_s:.2f}s | {reason} |")
+    if problems:
+        lines += ["", "### Failed gates and checks", ""] + [f"- {p}" for p in problems]
+    if changes is not None:
+        title = f"### Metrics (change against `{base}`)" if base else "### Metrics"
+        lines += ["", title, ""]
+        if base:
+            lines.append(markdown(changes, with_path=True).rstrip())
+        else:
+            lines += ["| Path | Name | Value |", "|---|---|---|"]
+            lines += [f"| {c.path} | `{c.key}` | {format_value(c.new)} |" for c in changes]
+    lines += ["", "### Pipeline", "", "```mermaid", mermaid, "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def status_summary(loaded: Loaded, plan: Plan) -> str:
+    """The job summary of `mlpipe status`: what would run, and why."""
+    lines = [f"## mlpipe status: {loaded.spec.name}", ""]
+    if not plan.stale:
+        return "\n".join([*lines, "Everything is up to date.", ""]) + "\n"
+    lines += ["| Stage | Action | Reasons |", "|---|---|---|"]
+    for d in plan:
+        reasons = "; ".join(d.reasons).replace("|", "\\|")
+        lines.append(f"| `{d.stage}` | {d.action.value.replace('_', ' ')} | {reasons} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(markdown_text: str) -> None:
+    _append("GITHUB_STEP_SUMMARY", markdown_text)
+
+
+def metrics_json(changes: list[Change]) -> str:
+    """Current metrics as one JSON line: {"file": {"metric": value}}."""
+    found: dict[str, dict[str, Any]] = {}
+    for c in changes:
+        if c.new is not None:
+            found.setdefault(c.path, {})[c.key] = c.new
+    return json.dumps(found, sort_keys=True)
+
+
+def failed_checks(loaded: Loaded) -> list[str]:
+    """Failed validation checks and evaluation gates, from stages' `report` outputs."""
+    problems = []
+    for stage in loaded.spec.stages:
+        path = stage.outputs.get("report")
+        if path is None:
+            continue
+        try:
+            report = json.loads((loaded.workspace.root / path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(report, Mapping):
+            continue
+        for entry in [*report.get("checks", []), *report.get("gates", [])]:
+            if isinstance(entry, Mapping) and entry.get("passed") is False:
+                what = entry.get("message") or entry.get("gate") or entry.get("check")
+                problems.append(f"`{stage.name}`: {what}")
+    return problems
+
+
+def report_run(file: Path, report: RunReport, overrides: tuple[str, ...]) -> None:
+    """Write the job summary and step outputs of a finished run."""
+    from mlpipe import api, diffs, revisions
+    from mlpipe.cli.dag import to_mermaid
+    from mlpipe.errors import MlpipeError
+
+    loaded = api.load(file, overrides)
+    now = revisions.workspace(file)
+    base = base_rev()
+    old: dict[str, dict[str, Any]] = {}
+    if base is not None:
+        try:
+            old = revisions.at_rev(file, base).metrics
+        except MlpipeError as exc:
+            print(command("warning", f"no metrics to compare with: {exc}", title="mlpipe"))
+            base = None
+    changes = diffs.diff_metrics(old, now.metrics, show_all=True)
+    write_summary(run_summary(loaded, report, changes, base, failed_checks(loaded),
+                              to_mermaid(loaded.graph)))
+    ran = [s.name for s in report.stages if s.status is Status.RAN]
+    write_outputs({"ok": str(report.ok).lower(), "stages-run": ",".join(ran),
+                   "metrics": metrics_json(changes)})
