@@ -47,6 +47,7 @@ class RunOptions:
         jobs: Stages run at once.
         policy: What a failure does to the rest.
         overrides: `key=value` param overrides for this run.
+        shared_state: Another `.mlpipe/` to use (see `load`).
     """
 
     selection: Selection = field(default_factory=Selection)
@@ -54,6 +55,7 @@ class RunOptions:
     jobs: int = 1
     policy: FailurePolicy = FailurePolicy.FAIL_FAST
     overrides: tuple[str, ...] = ()
+    shared_state: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,13 @@ class Loaded:
     graph: graphlib.StageGraph
 
 
-def load(path: Path | str | None = None, overrides: Sequence[str] = ()) -> Loaded:
-    """Read, validate and build the DAG of a pipeline file (default `./mlpipe.yaml`)."""
-    workspace = Workspace.for_file(path)
+def load(path: Path | str | None = None, overrides: Sequence[str] = (),
+         shared_state: Path | None = None) -> Loaded:
+    """Read, validate and build the DAG of a pipeline file (default `./mlpipe.yaml`).
+
+    `shared_state` puts the cache and run history in another `.mlpipe/` directory.
+    """
+    workspace = Workspace.for_file(path, shared_state)
     spec = load_spec(workspace.pipeline_file, overrides)
     root = workspace.root
     graph = graphlib.build(spec, lambda dep: os.path.exists(root / dep))
@@ -108,9 +114,10 @@ def _select(loaded: Loaded, selection: Selection) -> graphlib.StageGraph:
 
 def status(path: Path | str | None = None, selection: Selection = Selection(),
            overrides: Sequence[str] = (), force: bool = False,
-           on_event: Callable[[Event], None] = lambda _: None) -> Plan:
+           on_event: Callable[[Event], None] = lambda _: None,
+           shared_state: Path | None = None) -> Plan:
     """What `run` would do, and why, without doing it."""
-    loaded = load(path, overrides)
+    loaded = load(path, overrides, shared_state)
     graph = _select(loaded, selection)
     order = graph.order()
     session = Session(loaded.workspace, loaded.spec, on_event)
@@ -128,7 +135,7 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
 def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
         on_event: Callable[[Event], None] = lambda _: None) -> RunReport:
     """Bring the selected stages up to date; holds the pipeline's run lock meanwhile."""
-    loaded = load(path, options.overrides)
+    loaded = load(path, options.overrides, options.shared_state)
     graph = _select(loaded, options.selection)
     order = graph.order()
     results: list[StageReport] = []

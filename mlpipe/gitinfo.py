@@ -6,7 +6,9 @@ instead of raising: mlpipe works in a plain directory too, it just records no co
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,3 +146,23 @@ def commits(path: Path, file: Path | None = None, limit: int = 100) -> list[tupl
                 for c in repo.iter_commits("HEAD", paths=paths, max_count=limit)]
     except (ValueError, git.GitCommandError):
         return []
+
+
+@contextmanager
+def worktree(path: Path, rev: str) -> Iterator[Path]:
+    """A temporary detached worktree of the repository at `rev`; removed afterwards.
+
+    Raises:
+        ValueError: Not a git repository, or `rev` names no commit.
+    """
+    repo = _repo(path)
+    sha = resolve_rev(path, rev)
+    if repo is None or sha is None:
+        raise ValueError(f"{rev}: not a revision of a git repository at {path}")
+    with tempfile.TemporaryDirectory(prefix="mlpipe-worktree-") as scratch:
+        tree = Path(scratch) / "tree"
+        repo.git.worktree("add", "--detach", str(tree), sha)
+        try:
+            yield tree
+        finally:
+            repo.git.worktree("remove", "--force", str(tree))

@@ -15,13 +15,16 @@ class Workspace:
 
     Attributes:
         pipeline_file: Absolute path of the pipeline file.
+        shared_state: A `.mlpipe/` elsewhere to use instead of the one beside the pipeline
+            (a temporary worktree of the same repository shares its cache this way).
     """
 
     pipeline_file: Path
+    shared_state: Path | None = None
 
     @classmethod
-    def for_file(cls, path: Path | str | None) -> Workspace:
-        return cls(Path(path or DEFAULT_FILE).absolute())
+    def for_file(cls, path: Path | str | None, shared_state: Path | None = None) -> Workspace:
+        return cls(Path(path or DEFAULT_FILE).absolute(), shared_state)
 
     @property
     def root(self) -> Path:
@@ -34,7 +37,7 @@ class Workspace:
 
     @property
     def state_dir(self) -> Path:
-        return self.root / STATE_DIR
+        return self.shared_state or self.root / STATE_DIR
 
     @property
     def objects_dir(self) -> Path:

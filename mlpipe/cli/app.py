@@ -61,8 +61,8 @@ def _root(
     """GitOps-style ML pipelines: declare stages in YAML, run only what changed."""
 
 
-COMMAND_MODULES = ("run", "status", "dag", "check", "init", "hooks", "compare", "models", "deploy",
-                   "serve")
+COMMAND_MODULES = ("run", "status", "dag", "check", "init", "hooks", "compare", "reproduce",
+                   "models", "deploy", "serve")
 
 
 def _register() -> None:

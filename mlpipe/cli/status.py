@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlpipe.cli import options as opt
-from mlpipe.errors import EXIT_STALE
+from mlpipe.errors import EXIT_STALE, UsageError
 from mlpipe.workspace import DEFAULT_FILE
 
 
@@ -20,6 +20,9 @@ def status(
     overrides: opt.Overrides = None,
     fail_if_stale: Annotated[bool, typer.Option(
         "--fail-if-stale", help="Exit with code 3 when a stage would run.")] = False,
+    rev: Annotated[str | None, typer.Option(
+        "--rev", help="What would run if the work tree were at this git revision.",
+        show_default=False)] = None,
     as_json: opt.Json = False,
 ) -> None:
     """Show which stages are stale and why. Exit 0, or 3 with --fail-if-stale when stale."""
@@ -27,15 +30,22 @@ def status(
     from mlpipe.cli import render
 
     err = render.stderr_console()
-    plan = api.status(file, api.Selection(tuple(targets or ()), downstream, no_deps),
-                      tuple(overrides or ()), on_event=render.PlainRenderer(err))
+    if rev is not None:
+        if targets or downstream or no_deps or overrides:
+            raise UsageError("--rev takes no targets, --downstream, --no-deps or -S")
+        from mlpipe.reproduce import status_at
+
+        plan = status_at(file, rev)
+    else:
+        plan = api.status(file, api.Selection(tuple(targets or ()), downstream, no_deps),
+                          tuple(overrides or ()), on_event=render.PlainRenderer(err))
     if as_json:
         typer.echo(render.plan_json(plan))
     else:
         render.plan_text(plan, render.stdout_console())
     from mlpipe.cli import github
 
-    if github.enabled():
+    if github.enabled() and rev is None:
         github.write_summary(github.status_summary(api.load(file, tuple(overrides or ())), plan))
         github.write_outputs({"stale": str(bool(plan.stale)).lower(),
                               "stages-stale": ",".join(d.stage for d in plan.stale)})
