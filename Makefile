@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-DEMO ?= examples/pipelines/forecast
+DEMO ?= examples/pipelines/iris
+FORECAST := examples/pipelines/forecast
 
-.PHONY: demo test lint install clean
+.PHONY: demo demo-forecast test lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,16 +19,25 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	cd $(DEMO) && rm -rf .mlpipe out mlpipe.lock
-	@echo "== first run: every stage runs"
+	@echo "== first run: ingest iris, train, evaluate with gates"
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run
 	@echo "== second run: nothing changed, nothing runs"
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run
-	@echo "== a param changes for one run: only the stages that use it, and after"
-	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run -S train.alpha=5
-	@echo "== back to the committed params: restored from the cache, nothing re-runs"
+	@echo "== a hyperparameter changes for one run: train and evaluate run, ingest does not"
+	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run -S model.C=0.5
+	@echo "== a much weaker model: the evaluation gate stops it (exit code 1, expected here)"
+	-cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run -S model.C=0.05
+	@echo "== back to the declared params: restored from the cache, nothing retrains"
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe dag
-	cd $(DEMO) && cat out/metrics.json
+	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe metrics show
+
+demo-forecast: $(STAMP)
+	cd $(FORECAST) && rm -rf .mlpipe out mlpipe.lock
+	cd $(FORECAST) && $(CURDIR)/$(BIN)/mlpipe run
+	cd $(FORECAST) && $(CURDIR)/$(BIN)/mlpipe run -S train.alpha=5
+	cd $(FORECAST) && $(CURDIR)/$(BIN)/mlpipe run
+	cd $(FORECAST) && cat out/metrics.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

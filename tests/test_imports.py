@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-HEAVY = ("pandas", "sklearn", "joblib")
+HEAVY = ("pandas", "sklearn", "joblib", "scipy", "matplotlib", "sqlalchemy", "pyarrow",
+         "starlette", "uvicorn")
 
 
 @pytest.mark.parametrize("code", [
