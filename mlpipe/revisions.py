@@ -87,7 +87,7 @@ def at_rev(pipeline_file: Path, rev: str) -> Snapshot:
     commit = gitinfo.resolve_rev(pipeline_file.parent, rev)
     if commit is None:
         raise UsageError(f"{rev}: not a revision of a git repository at {pipeline_file.parent}")
-    spec = _spec_at(pipeline_file, rev)
+    spec = spec_at(pipeline_file, rev)
     lock_text = gitinfo.file_at_rev(pipeline_file.parent, commit,
                                     pipeline_file.with_suffix(".lock"))
     outs = _lock_outs(lock_text, rev) if lock_text is not None else {}
@@ -115,7 +115,7 @@ def _metric_paths(spec: PipelineSpec) -> list[str]:
     return sorted({path for stage in spec.stages for path in stage.metrics})
 
 
-def _spec_at(pipeline_file: Path, rev: str) -> PipelineSpec:
+def spec_at(pipeline_file: Path, rev: str) -> PipelineSpec:
     """Parse the pipeline file at `rev`, with its params file, from a scratch copy."""
     root = pipeline_file.parent
     text = gitinfo.file_at_rev(root, rev, pipeline_file)

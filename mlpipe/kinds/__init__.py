@@ -19,7 +19,7 @@ _BUILTIN: dict[str, str] = {
     "validate": "mlpipe.kinds.validate:ValidateKind",
     "train": "mlpipe.kinds.train:TrainKind",
     "evaluate": "mlpipe.kinds.evaluate:EvaluateKind",
-    "register": "mlpipe.kinds.register:RegisterKind",
+    "register": "mlpipe.kinds.register_model:RegisterKind",
     "deploy": "mlpipe.kinds.deploy:DeployKind",
 }
 _REGISTERED: dict[str, type[StageKind]] = {}

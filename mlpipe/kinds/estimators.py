@@ -8,6 +8,8 @@ artifact takes raw feature tables.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,27 +42,51 @@ SCALE = ("standard", "minmax", "none")
 
 
 def import_path(name: str) -> str:
-    """The import path of an alias or of a dotted path (not checked to exist).
+    """The import path of an alias or of a dotted path.
+
+    Args:
+        name: An alias (`ridge`) or an import path (`sklearn.linear_model.Ridge`).
+
+    Returns:
+        The import path; a path's package must be installed (the module is not imported).
 
     Raises:
-        ValueError: An unknown alias, with the nearest ones.
+        ValueError: An unknown alias (with the nearest ones), or a path to a missing package.
     """
     if name in ALIASES:
         return ALIASES[name]
-    if "." in name:
-        return name
-    raise ValueError(f"unknown estimator '{name}'{did_you_mean(name, ALIASES)}; use an alias "
-                     f"({', '.join(sorted(ALIASES))}) or an import path like "
-                     "sklearn.linear_model.Ridge")
+    module_name, dot, attr = name.rpartition(".")
+    if not dot:
+        raise ValueError(f"unknown estimator '{name}'{did_you_mean(name, ALIASES)}; use an "
+                         f"alias ({', '.join(sorted(ALIASES))}) or an import path like "
+                         "sklearn.linear_model.Ridge")
+    top = module_name.partition(".")[0]
+    if not (top and attr and top.isidentifier() and attr.isidentifier()
+            and importlib.util.find_spec(top) is not None):
+        raise ValueError(f"estimator '{name}': no installed package '{top}' "
+                         "(an import path looks like sklearn.linear_model.Ridge)")
+    return name
 
 
 def estimator_class(name: str) -> type:
-    """Import the estimator class an alias or path names."""
+    """Import the estimator class an alias or path names.
+
+    Raises:
+        ValueError: The module or the class does not exist (with the nearest class name).
+    """
     module_name, _, attr = import_path(name).rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError):
-        raise ValueError(f"estimator '{name}': cannot import {module_name}.{attr}") from None
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise ValueError(f"estimator '{name}': cannot import module {module_name}") from None
+    cls = getattr(module, attr, None)
+    if not isinstance(cls, type):
+        public = [n for n in dir(module) if not n.startswith("_")]
+        raise ValueError(f"estimator '{name}': {module_name} has no class '{attr}'"
+                         f"{did_you_mean(attr, public)}")
+    if not hasattr(cls, "fit") or not hasattr(cls, "get_params"):
+        raise ValueError(f"estimator '{name}': {cls.__name__} is not a scikit-learn estimator")
+    return cls
 
 
 def check_preprocessing(spec: Mapping[str, Any]) -> str | None:
@@ -72,22 +98,50 @@ def check_preprocessing(spec: Mapping[str, Any]) -> str | None:
         return f"impute must be one of {', '.join(IMPUTE)}"
     if spec.get("scale", "standard") not in SCALE:
         return f"scale must be one of {', '.join(SCALE)}"
+    if not isinstance(spec.get("one_hot", True), bool):
+        return "one_hot must be true or false"
     return None
+
+
+def make_estimator(name: str, hyperparams: Mapping[str, Any], seed: int) -> Any:
+    """An unfitted estimator with `hyperparams`; `seed` becomes its random_state if it has one.
+
+    Raises:
+        ValueError: Unknown estimator, or a hyperparameter it does not take (did-you-mean).
+    """
+    cls = estimator_class(name)
+    known = [p.name for p in inspect.signature(cls).parameters.values()
+             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    for key in hyperparams:
+        if key not in known:
+            raise ValueError(f"{cls.__name__} has no hyperparameter '{key}'"
+                             f"{did_you_mean(str(key), known)}")
+    params = dict(hyperparams)
+    if "random_state" in known and "random_state" not in params:
+        params["random_state"] = seed
+    return cls(**params)
 
 
 def build(name: str, hyperparams: Mapping[str, Any], seed: int,
           preprocessing: Mapping[str, Any], features: pd.DataFrame) -> Pipeline:
-    """An unfitted Pipeline(preprocess -> estimator) for these feature columns."""
+    """An unfitted Pipeline(preprocess -> estimator) for these feature columns.
+
+    Args:
+        name: Estimator alias or import path.
+        hyperparams: The estimator's parameters.
+        seed: Its random_state, when it has one and `hyperparams` does not set it.
+        preprocessing: {impute, scale, one_hot} (see `check_preprocessing`).
+        features: The training features (numeric vs other columns decide the transformers).
+
+    Returns:
+        Pipeline([("preprocess", ColumnTransformer), ("estimator", estimator)]).
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-    cls = estimator_class(name)
-    params = dict(hyperparams)
-    if "random_state" in cls().get_params() and "random_state" not in params:
-        params["random_state"] = seed
-    estimator = cls(**params)
+    estimator = make_estimator(name, hyperparams, seed)
     numeric = [c for c in features.columns if features[c].dtype.kind in "biuf"]
     other = [c for c in features.columns if c not in numeric]
     impute = preprocessing.get("impute", "median")
@@ -96,8 +150,8 @@ def build(name: str, hyperparams: Mapping[str, Any], seed: int,
     if scale != "none":
         num_steps.append(StandardScaler() if scale == "standard" else MinMaxScaler())
     cat_steps: list[Any] = [SimpleImputer(strategy="most_frequent")]
-    if preprocessing.get("one_hot", True):
-        cat_steps.append(OneHotEncoder(handle_unknown="ignore"))
+    cat_steps.append(OneHotEncoder(handle_unknown="ignore") if preprocessing.get("one_hot", True)
+                     else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))
     transformers = []
     if numeric:
         transformers.append(("numeric", make_pipeline(*num_steps) if num_steps else

@@ -1,20 +1,20 @@
 """The `evaluate` kind: score a model on held-out data, per slice, and apply gates.
 
 Outputs: `metrics` (flat JSON, recorded in the run history), `report` (metrics, slices,
-gates) and `plots` (PNG files). A failed gate writes every output, then fails the stage so
-nothing after it (register, deploy) runs.
+gates, baseline) and `plots` (PNG files). A failed gate writes every output, then fails the
+stage so nothing after it (register, deploy) runs. `baseline` (see `mlpipe.kinds.baselines`)
+gives the metrics that `baseline.<metric>` in a gate refers to.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
-from mlpipe import gitinfo
 from mlpipe.errors import StageFailed
+from mlpipe.kinds import baselines, register
 from mlpipe.kinds import gates as gatelib
-from mlpipe.kinds import register
 from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.kinds.dataio import DataError, read_table, write_json
 from mlpipe.kinds.scoring import plot_all, score
@@ -44,11 +44,12 @@ class EvaluateKind(StageKind):
                 gatelib.parse(text)
             except ValueError as exc:
                 raise ConfigProblem("gates", str(exc)) from None
-        baseline = config.get("baseline")
-        if baseline is not None and not (isinstance(baseline, Mapping) and baseline.get("rev")
-                                         and baseline.get("metrics")):
-            raise ConfigProblem("baseline", "'baseline' needs 'rev' (a git revision) and "
-                                            "'metrics' (the metrics file at that revision)")
+        slices = config.get("slices") or []
+        if not (isinstance(slices, list) and all(isinstance(c, str) and c for c in slices)):
+            raise ConfigProblem("slices", "'slices' must be a list of column names")
+        problem = baselines.check(config.get("baseline"))
+        if problem:
+            raise ConfigProblem("baseline", problem)
 
     def outputs(self, stage: str, config: Mapping[str, Any]) -> dict[str, str]:
         return {"metrics": output_path(stage, "metrics.json"),
@@ -56,15 +57,13 @@ class EvaluateKind(StageKind):
                 "plots": output_path(stage, "plots")}
 
     def always_run(self, config: Mapping[str, Any]) -> bool:
-        """A baseline at a branch moves without any file here changing."""
+        """A registry alias, or a branch, moves without any file here changing."""
         return config.get("baseline") is not None
 
     def versions(self) -> dict[str, str]:
         return {**super().versions(), **library_versions("scikit-learn", "pandas", "numpy")}
 
     def run(self, ctx: StageContext) -> StageResult:
-        import joblib
-
         config, stage = ctx.stage.config, ctx.stage.name
         try:
             frame = read_table(ctx.root / config["data"])
@@ -73,12 +72,13 @@ class EvaluateKind(StageKind):
         target, task = target_and_task(ctx.root, stage, config)
         features, y = split_xy(frame, target, stage, config["data"])
         task = task or infer_task(y)
-        model = joblib.load(ctx.root / config["model"])
+        model = _load_model(ctx.root / config["model"], stage)
+        _check_features(model, features, stage, config["data"])
         metrics = score(model, features, y, task)
-        slices = {str(col): _slices(stage, model, frame, target, task, str(col))
+        slices = {col: _slices(stage, model, frame, target, task, col)
                   for col in config.get("slices") or []}
         baseline = _baseline(ctx)
-        results = [gatelib.check(gatelib.parse(t), metrics, baseline)
+        results = [gatelib.check(gatelib.parse(t), metrics, baseline["metrics"])
                    for t in config.get("gates") or []]
         out = ctx.stage.outputs
         plots_dir = ctx.root / out["plots"]
@@ -87,8 +87,9 @@ class EvaluateKind(StageKind):
             plot_all(model, features, y, task, plots_dir)
         write_json(metrics, ctx.root / out["metrics"])
         passed = all(r["passed"] for r in results)
-        write_json({"metrics": metrics, "slices": slices, "gates": results,
-                    "gates_passed": passed, "baseline": baseline}, ctx.root / out["report"])
+        write_json({"task": task, "rows": len(frame), "metrics": metrics, "slices": slices,
+                    "gates": results, "gates_passed": passed, "baseline": baseline},
+                   ctx.root / out["report"])
         failed = [r["message"] for r in results if not r["passed"]]
         if failed:
             raise StageFailed(stage, "; ".join(failed))
@@ -96,29 +97,48 @@ class EvaluateKind(StageKind):
         return StageResult(shown)
 
 
+def _load_model(path: Path, stage: str) -> Any:
+    """The fitted model in a joblib file; an unreadable file fails the stage."""
+    import joblib
+
+    try:
+        model = joblib.load(path)
+    except FileNotFoundError:
+        raise StageFailed(stage, f"{path.name}: model file not found") from None
+    except Exception as exc:  # unpickling can raise anything
+        raise StageFailed(stage, f"{path.name}: cannot load model: {exc}") from None
+    if not hasattr(model, "predict"):
+        raise StageFailed(stage, f"{path.name}: holds a {type(model).__name__}, not a model")
+    return model
+
+
+def _check_features(model: Any, features: Any, stage: str, source: str) -> None:
+    """Fail the stage, naming the columns, when `features` lack columns the model was fit on."""
+    expected = [str(c) for c in getattr(model, "feature_names_in_", [])]
+    missing = [c for c in expected if c not in features.columns]
+    if missing:
+        raise StageFailed(stage, f"{source}: missing feature column(s) the model was trained "
+                                 f"on: {', '.join(missing)}")
+
+
 def _slices(stage: str, model: Any, frame: Any, target: str, task: str, column: str
             ) -> dict[str, Any]:
     """Metrics per value of `column`."""
     if column not in frame.columns:
-        raise StageFailed(stage, f"slices: no column '{column}'")
+        raise StageFailed(stage, f"slices: no column '{column}' "
+                                 f"(columns: {', '.join(map(str, frame.columns))})")
     found = {}
-    for value, part in frame.groupby(column, sort=True):
+    for value, part in frame.groupby(column, sort=True, dropna=False):
         features, y = part.drop(columns=[target]), part[target]
         found[str(value)] = {"rows": len(part), **score(model, features, y, task, light=True)}
     return found
 
 
-def _baseline(ctx: StageContext) -> dict[str, Any] | None:
-    """Metrics of the baseline: the metrics file at a git revision, or None."""
+def _baseline(ctx: StageContext) -> dict[str, Any]:
+    """The report's `baseline`: where it comes from and its metrics (None: "no baseline")."""
     spec = ctx.stage.config.get("baseline")
     if not spec:
-        return None
-    data = gitinfo.file_at_rev(ctx.root, str(spec["rev"]), ctx.root / str(spec["metrics"]))
-    if data is None:
-        return None
-    try:
-        loaded = json.loads(data)
-    except ValueError:
-        return None
-    return loaded if isinstance(loaded, dict) else None
-
+        return {"source": None, "metrics": None, "note": "no baseline"}
+    metrics = baselines.load(ctx.root, spec)
+    return {"source": baselines.describe(spec), "metrics": metrics,
+            "note": "found" if metrics is not None else "no baseline"}

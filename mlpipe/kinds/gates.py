@@ -35,7 +35,17 @@ class Gate:
 
 
 def parse(text: str) -> Gate:
-    """Parse a gate; ValueError says what is wrong."""
+    """Parse a gate with one regular expression (nothing is evaluated).
+
+    Args:
+        text: E.g. `accuracy >= 0.9` or `f1_macro >= baseline.f1_macro - 0.01`.
+
+    Returns:
+        The gate.
+
+    Raises:
+        ValueError: The text is not a gate; the message shows the accepted forms.
+    """
     match = _GATE.match(str(text))
     if match is None:
         raise ValueError(f"cannot read gate '{text}': write '<metric> <op> <number>' or "
@@ -48,7 +58,17 @@ def parse(text: str) -> Gate:
 
 def check(gate: Gate, metrics: Mapping[str, float], baseline: Mapping[str, Any] | None
           ) -> dict[str, Any]:
-    """A gate's result row: gate, metric, value, threshold, baseline, passed, message."""
+    """A gate's result row.
+
+    Args:
+        gate: The parsed gate.
+        metrics: The metrics of the model being evaluated.
+        baseline: The baseline's metrics, or None when there is no baseline (yet).
+
+    Returns:
+        {gate, metric, value, threshold, baseline, passed, message}. A gate against a
+        baseline metric that does not exist passes ("no baseline").
+    """
     value = metrics.get(gate.metric)
     row: dict[str, Any] = {"gate": gate.text, "metric": gate.metric, "value": value,
                            "threshold": gate.number, "baseline": None, "passed": False}
@@ -59,13 +79,13 @@ def check(gate: Gate, metrics: Mapping[str, float], baseline: Mapping[str, Any] 
     if gate.baseline_metric is not None:
         base = (baseline or {}).get(gate.baseline_metric)
         if base is None:
-            row.update(passed=True, message=f"{gate.text}: passed (no baseline yet)")
+            row.update(passed=True, message=f"gate passed: {gate.text} (no baseline)")
             return row
-        row["baseline"] = base
+        row["baseline"] = float(base)
         row["threshold"] = float(base) + gate.margin
     row["passed"] = OPS[gate.op](float(value), float(row["threshold"]))
-    base_note = f", baseline {row['baseline']:.4g}" if row["baseline"] is not None else ""
+    shown = "none" if row["baseline"] is None else f"{row['baseline']:.4g}"
     verdict = "passed" if row["passed"] else "failed"
     row["message"] = (f"gate {verdict}: {gate.metric} {value:.4g} {gate.op} "
-                      f"{row['threshold']:.4g}{base_note}")
+                      f"{row['threshold']:.4g} (baseline: {shown})")
     return row

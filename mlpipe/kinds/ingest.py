@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mlpipe.errors import StageFailed
+from mlpipe.errors import StageFailed, did_you_mean
 from mlpipe.kinds import register
 from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.kinds.dataio import DataError, read_table, write_json, write_table
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 DATASETS = ("iris", "wine", "breast_cancer", "diabetes", "digits")
 TASKS = ("classification", "regression")
+FORMATS = ("csv", "parquet", "jsonl")
+DELIMITERS = (";", "\t", "|")
 
 
 @register
@@ -29,7 +31,7 @@ class IngestKind(StageKind):
     """Read one table, declare its target, and split it into train and test."""
 
     name = "ingest"
-    version = "1"
+    version = "2"
     optional: ClassVar[Mapping[str, Any]] = {
         "path": None, "format": None, "columns": None, "dtypes": None, "read_options": None,
         "sql": None, "database": None, "dataset": None, "target": None, "task": None,
@@ -44,8 +46,6 @@ class IngestKind(StageKind):
                                 f" (found {', '.join(sources) or 'none'})")
         dataset = config.get("dataset")
         if dataset is not None and dataset not in DATASETS:
-            from mlpipe.errors import did_you_mean
-
             raise ConfigProblem("dataset", f"unknown dataset '{dataset}'"
                                 f"{did_you_mean(str(dataset), DATASETS)}; shipped datasets: "
                                 f"{', '.join(DATASETS)}")
@@ -55,11 +55,7 @@ class IngestKind(StageKind):
             raise ConfigProblem("sql", "'sql' needs 'url' (an SQLAlchemy URL) and 'query'")
         if dataset is None and not config.get("target"):
             raise ConfigProblem("target", "'target' (the column to predict) is required")
-        if config.get("task") not in (None, *TASKS):
-            raise ConfigProblem("task", f"'task' must be one of {', '.join(TASKS)}")
-        size = config.get("test_size")
-        if not isinstance(size, int | float) or isinstance(size, bool) or not 0 < size < 1:
-            raise ConfigProblem("test_size", "'test_size' must be a fraction between 0 and 1")
+        _check_options(config)
 
     def outputs(self, stage: str, config: Mapping[str, Any]) -> dict[str, str]:
         return {"train": output_path(stage, "train.parquet"),
@@ -67,30 +63,29 @@ class IngestKind(StageKind):
                 "schema": output_path(stage, "schema.json")}
 
     def display(self, config: Mapping[str, Any]) -> str | None:
-        source = config.get("dataset") or config.get("path") or config["sql"]["url"]
-        return f"ingest {source}"
+        return f"ingest {_source(config)}"
 
     def versions(self) -> dict[str, str]:
-        return {**super().versions(), **library_versions("pandas", "scikit-learn")}
+        return {**super().versions(),
+                **library_versions("pandas", "pyarrow", "scikit-learn", "sqlalchemy")}
 
     def run(self, ctx: StageContext) -> StageResult:
         config, stage = ctx.stage.config, ctx.stage.name
         try:
             frame, target = _read(ctx.root, config)
         except DataError as exc:
-            raise StageFailed(stage, str(exc)) from None
+            raise StageFailed(stage, str(exc).replace(f"{ctx.root}/", "")) from None
+        source = _source(config)
         if frame.empty:
-            raise StageFailed(stage, f"{_source(config)}: no rows")
+            raise StageFailed(stage, f"{source}: no rows")
         if target not in frame.columns:
-            from mlpipe.errors import did_you_mean
-
-            raise StageFailed(stage, f"{_source(config)}: no target column '{target}'"
-                                     f"{did_you_mean(target, map(str, frame.columns))}")
+            raise StageFailed(stage, f"{source}: no target column '{target}'"
+                                     f"{_columns_hint(frame, target)}")
         if frame[target].isna().any():
-            raise StageFailed(stage, f"{_source(config)}: target column '{target}' has "
+            raise StageFailed(stage, f"{source}: target column '{target}' has "
                                      f"{int(frame[target].isna().sum())} missing values")
         task = config.get("task") or infer_task(frame[target])
-        train, test = _split(ctx, frame, target, task)
+        train, test = _split(stage, config, frame, target, task)
         outputs = ctx.stage.outputs
         write_table(train, ctx.root / outputs["train"])
         write_table(test, ctx.root / outputs["test"])
@@ -98,24 +93,61 @@ class IngestKind(StageKind):
         return StageResult(f"{len(train)} train / {len(test)} test rows, {task}")
 
 
+def _check_options(config: Mapping[str, Any]) -> None:
+    """ConfigProblem for a bad split or reading option."""
+    if config.get("task") not in (None, *TASKS):
+        raise ConfigProblem("task", f"'task' must be one of {', '.join(TASKS)}")
+    size = config.get("test_size")
+    if not isinstance(size, int | float) or isinstance(size, bool) or not 0 < size < 1:
+        raise ConfigProblem("test_size", "'test_size' must be a fraction between 0 and 1")
+    seed = config.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigProblem("seed", "'seed' must be a whole number")
+    if config.get("format") not in (None, *FORMATS):
+        raise ConfigProblem("format", f"'format' must be one of {', '.join(FORMATS)}")
+    if config.get("stratify") not in (None, True, False):
+        raise ConfigProblem("stratify", "'stratify' must be true or false")
+    columns = config.get("columns")
+    if columns is not None and not (isinstance(columns, list) and columns):
+        raise ConfigProblem("columns", "'columns' must be a non-empty list of column names")
+    for field in ("dtypes", "read_options"):
+        if config.get(field) is not None and not isinstance(config[field], Mapping):
+            raise ConfigProblem(field, f"'{field}' must be a mapping")
+    time_column = config.get("time_column")
+    if time_column is not None and not isinstance(time_column, str):
+        raise ConfigProblem("time_column", "'time_column' must be a column name")
+    if config.get("stratify") and config.get("time_column"):
+        raise ConfigProblem("stratify", "a time split ('time_column') cannot be stratified")
+
+
 def _source(config: Mapping[str, Any]) -> str:
-    return str(config.get("path") or config.get("dataset") or config["sql"]["url"])
+    if config.get("sql"):
+        return str(config["sql"]["url"])
+    return str(config.get("path") or config.get("dataset"))
+
+
+def _columns_hint(frame: pd.DataFrame, wanted: str) -> str:
+    """The nearest and the found columns, or a hint when the delimiter looks wrong."""
+    names = [str(c) for c in frame.columns]
+    found = f" (columns: {', '.join(names[:20])})"
+    used = [d for d in DELIMITERS if d in names[0]] if len(names) == 1 else []
+    if used:
+        return f"{found}; the file looks {used[0]!r}-delimited: set read_options: " \
+               f"{{sep: {used[0]!r}}}"
+    return f"{did_you_mean(wanted, names)}{found}"
 
 
 def _read(root: Path, config: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
     """The whole table and its target column name."""
     if config.get("dataset"):
-        return _dataset(config["dataset"], config.get("target") or "target")
-    if config.get("sql"):
-        frame = _sql(root, config["sql"])
+        frame, target = _dataset(config["dataset"], config.get("target") or "target")
+    elif config.get("sql"):
+        frame, target = _sql(root, config["sql"]), config["target"]
     else:
-        options = dict(config.get("read_options") or {})
-        if config.get("dtypes") and Path(config["path"]).suffix.lower() == ".csv":
-            options["dtype"] = dict(config["dtypes"])
-        frame = read_table(root / config["path"], config.get("format"), **options)
+        frame, target = _file(root, config), config["target"]
     columns = config.get("columns")
     if columns:
-        missing = [c for c in columns if c not in frame.columns]
+        missing = [str(c) for c in columns if c not in frame.columns]
         if missing:
             raise DataError(f"{_source(config)}: no column {', '.join(map(repr, missing))} "
                             f"(columns: {', '.join(map(str, frame.columns))})")
@@ -125,7 +157,21 @@ def _read(root: Path, config: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
             frame = frame.astype(dict(config["dtypes"]))
         except (ValueError, TypeError, KeyError) as exc:
             raise DataError(f"{_source(config)}: dtypes: {exc}") from None
-    return frame, config["target"]
+    return frame, target
+
+
+def _file(root: Path, config: Mapping[str, Any]) -> pd.DataFrame:
+    path = root / config["path"]
+    options = dict(config.get("read_options") or {})
+    fmt = config.get("format")
+    if config.get("dtypes") and (fmt or path.suffix.lower().lstrip(".")) == "csv":
+        options["dtype"] = {k: v for k, v in dict(config["dtypes"]).items()
+                            if not str(v).startswith("datetime")}  # parsed by astype
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"{config['path']}: empty file (no rows)")
+    if path.is_dir():
+        raise DataError(f"{config['path']}: is a directory, not a table file")
+    return read_table(path, fmt, **options)
 
 
 def _dataset(name: str, target: str) -> tuple[pd.DataFrame, str]:
@@ -143,37 +189,50 @@ def _sql(root: Path, sql: Mapping[str, Any]) -> pd.DataFrame:
 
     url = str(sql["url"])
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url.removeprefix("sqlite:///").split("?")[0]
+        if relative and not (root / relative).is_file():  # sqlite would create an empty one
+            raise DataError(f"{url}: database file '{relative}' not found")
         url = f"sqlite:///{root / url.removeprefix('sqlite:///')}"  # relative to the root
     try:
         engine = sqlalchemy.create_engine(url)
-        with engine.connect() as connection:
-            return pd.read_sql_query(sqlalchemy.text(str(sql["query"])), connection)
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
-        first = str(exc).splitlines()[0]
+        try:
+            with engine.connect() as connection:
+                return pd.read_sql_query(sqlalchemy.text(str(sql["query"])), connection)
+        finally:
+            engine.dispose()
+    except (sqlalchemy.exc.SQLAlchemyError, pd.errors.DatabaseError, ValueError) as exc:
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ \
+            else exc
+        first = str(getattr(cause, "orig", None) or cause).splitlines()[0]
         raise DataError(f"{sql['url']}: query failed: {first}") from None
 
 
-def _split(ctx: StageContext, frame: pd.DataFrame, target: str, task: str
+def _split(stage: str, config: Mapping[str, Any], frame: pd.DataFrame, target: str, task: str
            ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    config = ctx.stage.config
+    """Train and test: the latest rows by `time_column`, else a seeded (stratified) shuffle."""
     size = float(config["test_size"])
     time_column = config.get("time_column")
     if time_column:
         if time_column not in frame.columns:
-            raise StageFailed(ctx.stage.name, f"{_source(config)}: no time column "
-                                              f"'{time_column}'")
+            raise StageFailed(stage, f"{_source(config)}: no time column '{time_column}'"
+                                     f"{did_you_mean(time_column, map(str, frame.columns))}")
         ordered = frame.sort_values(time_column, kind="stable")
         cut = len(ordered) - max(1, round(len(ordered) * size))
-        return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(
-            drop=True)
+        if cut < 1:
+            raise StageFailed(stage, f"cannot split {len(frame)} rows by time")
+        return (ordered.iloc[:cut].reset_index(drop=True),
+                ordered.iloc[cut:].reset_index(drop=True))
     from sklearn.model_selection import train_test_split
 
     stratify = config.get("stratify")
     if stratify is None:
         stratify = task == "classification"
+    if stratify and task != "classification":
+        raise StageFailed(stage, f"stratify needs a classification target; '{target}' is "
+                                 "a regression target (set stratify: false)")
     try:
         train, test = train_test_split(frame, test_size=size, random_state=int(config["seed"]),
                                        stratify=frame[target] if stratify else None)
     except ValueError as exc:
-        raise StageFailed(ctx.stage.name, f"cannot split {len(frame)} rows: {exc}") from None
+        raise StageFailed(stage, f"cannot split {len(frame)} rows: {exc}") from None
     return train.reset_index(drop=True), test.reset_index(drop=True)

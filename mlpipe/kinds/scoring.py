@@ -8,8 +8,19 @@ from typing import Any
 
 
 def score(model: Any, features: Any, y: Any, task: str, light: bool = False) -> dict[str, float]:
-    """Classification: accuracy, precision/recall/F1 macro, ROC AUC, log loss; regression:
-    RMSE, MAE, R². `light` leaves out the probability-based ones (for small slices)."""
+    """Metrics of a fitted model on labelled data.
+
+    Args:
+        model: A fitted estimator or Pipeline.
+        features: The feature table.
+        y: The true targets.
+        task: "classification" (accuracy, precision/recall/F1 macro, ROC AUC, log loss) or
+            "regression" (RMSE, MAE, R²).
+        light: Leave out the probability-based metrics (for small slices).
+
+    Returns:
+        {metric: value}, finite values only.
+    """
     from sklearn import metrics as m
 
     predicted = model.predict(features)
@@ -40,7 +51,19 @@ def _finite(found: dict[str, Any]) -> dict[str, float]:
 
 
 def plot_all(model: Any, features: Any, y: Any, task: str, out: Path) -> list[Path]:
-    """Write the task's plots as PNGs into `out`; returns the files written."""
+    """Write the task's plots as PNGs into `out`.
+
+    Args:
+        model: A fitted estimator or Pipeline.
+        features: The feature table.
+        y: The true targets.
+        task: "classification" (confusion matrix, ROC and PR curves per class) or
+            "regression" (residuals); both get permutation feature importance.
+        out: An existing directory.
+
+    Returns:
+        The files written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -29,14 +29,14 @@ def test_check_against_numbers_and_baselines() -> None:
     metrics = {"accuracy": 0.85, "rmse": 2.0}
     failed = check(parse("accuracy >= 0.9"), metrics, None)
     assert failed["passed"] is False
-    assert failed["message"] == "gate failed: accuracy 0.85 >= 0.9"
+    assert failed["message"] == "gate failed: accuracy 0.85 >= 0.9 (baseline: none)"
     assert check(parse("rmse < 3"), metrics, None)["passed"] is True
     relative = check(parse("accuracy >= baseline.accuracy - 0.1"), metrics, {"accuracy": 0.9})
     assert relative["passed"] is True and relative["threshold"] == pytest.approx(0.8)
-    assert relative["message"].endswith("baseline 0.9")
+    assert relative["message"].endswith("(baseline: 0.9)")
     worse = check(parse("accuracy > baseline.accuracy"), metrics, {"accuracy": 0.9})
     assert worse["passed"] is False and worse["baseline"] == 0.9
     first = check(parse("accuracy > baseline.accuracy"), metrics, None)
-    assert first["passed"] is True and "no baseline yet" in first["message"]
+    assert first["passed"] is True and "(no baseline)" in first["message"]
     missing = check(parse("auc > 0.5"), metrics, None)
     assert missing["passed"] is False and "no metric 'auc'" in missing["message"]

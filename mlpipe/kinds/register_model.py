@@ -1,0 +1,164 @@
+"""The `register` kind: record a trained model in the pipeline's model registry.
+
+The stage stores the model file in the registry (`.mlpipe/registry.db` plus the content
+store) as the next version of `name`, with its metadata, metrics and lineage, and optionally
+points an alias such as `champion` at it. Registering the same model bytes again gives the
+same version. A model whose evaluation gates failed (`report` says `gates_passed: false`) is
+registered with `gates_passed` false when no alias is asked for; with an alias the stage
+fails before touching the registry, so a failed model never becomes e.g. the champion.
+
+Lineage records only facts the stage can check: the git commit and dirty flag of the
+pipeline's repository, the pipeline root, the stage name, the path and content hash of each
+input file (model, meta, metrics_file, report) and the params the stage reads.
+
+The metrics field is `metrics_file` (e.g. `evaluate.metrics`), not `metrics`: every stage
+already has a `metrics` field, which declares outputs that hold metrics. Without it the
+metrics come from the report's `metrics`.
+
+With `alias` set the stage runs every time: the alias lives in the registry, outside the
+stage's outputs, and may have been moved since (by a later run, `models promote` or
+`models rollback`), so a result restored from the cache could not vouch for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlpipe import gitinfo
+from mlpipe.errors import StageFailed
+from mlpipe.hashing import hash_file
+from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
+from mlpipe.kinds.dataio import DataError, read_json, write_json
+from mlpipe.models.registry import Registry, RegistryError, check_name
+
+INPUT_FIELDS = ("model", "meta", "metrics_file", "report")
+
+
+def _read_object(stage: str, root: Path, rel: str, what: str) -> dict[str, Any]:
+    """A JSON file that must hold an object; StageFailed otherwise."""
+    try:
+        data = read_json(root / rel)
+    except DataError as exc:
+        raise StageFailed(stage, f"{what}: {exc}") from None
+    if not isinstance(data, dict):
+        raise StageFailed(stage, f"{what} {rel} must hold a JSON object, "
+                                 f"not {type(data).__name__}")
+    return data
+
+
+def read_metrics(stage: str, root: Path, config: Mapping[str, Any],
+                 report: dict[str, Any] | None) -> dict[str, Any]:
+    """The metrics to record: the `metrics_file`, else the report's metrics, else {}.
+
+    Args:
+        stage: The stage name (for errors).
+        root: The pipeline root.
+        config: The stage's config (input fields are root-relative paths).
+        report: The evaluation report, when there is one.
+
+    Returns:
+        Flat metrics {name: number}.
+    """
+    if config.get("metrics_file"):
+        metrics = _read_object(stage, root, config["metrics_file"], "metrics_file")
+    elif report is not None and isinstance(report.get("metrics"), dict):
+        metrics = report["metrics"]
+    else:
+        return {}
+    bad = [k for k, v in metrics.items() if isinstance(v, bool) or not isinstance(v, int | float)]
+    if bad:
+        raise StageFailed(stage, f"metrics must be flat numbers; '{bad[0]}' is not")
+    return metrics
+
+
+def gates_passed(stage: str, report: dict[str, Any] | None) -> bool:
+    """Whether the evaluation gates passed: the report's `gates_passed`, True without one."""
+    if report is None:
+        return True
+    value = report.get("gates_passed")
+    if not isinstance(value, bool):
+        raise StageFailed(stage, "report has no boolean 'gates_passed' (is it evaluate.report?)")
+    return value
+
+
+def lineage(ctx: StageContext) -> dict[str, Any]:
+    """Where the model came from, as far as this stage can tell (see the module docstring).
+
+    Args:
+        ctx: The stage's context.
+
+    Returns:
+        {"git_commit", "git_dirty", "root", "stage", "inputs": {field: {path, hash}},
+        "params"}.
+    """
+    config = ctx.stage.config
+    inputs = {
+        field: {"path": config[field], "hash": hash_file(ctx.root / config[field])}
+        for field in INPUT_FIELDS if config.get(field)
+    }
+    return {
+        "git_commit": gitinfo.head_commit(ctx.root),
+        "git_dirty": gitinfo.is_dirty(ctx.root),
+        "root": str(ctx.root),
+        "stage": ctx.stage.name,
+        "inputs": inputs,
+        "params": dict(ctx.stage.params),
+    }
+
+
+class RegisterKind(StageKind):
+    """Registers `model` (with `meta`, `metrics_file`, `report`) as a version of `name`."""
+
+    name = "register"
+    version = "1"
+    required = ("name", "model", "meta")
+    optional = {"metrics_file": None, "report": None, "alias": None}
+    inputs = INPUT_FIELDS
+
+    def check(self, config: Mapping[str, Any]) -> None:
+        for field, kind in (("name", "model"), ("alias", "alias")):
+            value = config.get(field)
+            if value is None and field == "alias":
+                continue
+            try:
+                check_name(kind, value)
+            except RegistryError as exc:
+                raise ConfigProblem(field, str(exc)) from None
+
+    def outputs(self, stage: str, config: Mapping[str, Any]) -> dict[str, str]:
+        return {"entry": output_path(stage, "entry.json")}
+
+    def always_run(self, config: Mapping[str, Any]) -> bool:
+        """An alias lives in the registry and may have moved; re-assert it on every run."""
+        return config.get("alias") is not None
+
+    def run(self, ctx: StageContext) -> StageResult:
+        stage, config, root = ctx.stage.name, ctx.stage.config, ctx.root
+        model_file = root / config["model"]
+        if not model_file.is_file():
+            raise StageFailed(stage, f"model file {config['model']} does not exist")
+        meta = _read_object(stage, root, config["meta"], "meta")
+        report = _read_object(stage, root, config["report"], "report") if config.get(
+            "report") else None
+        passed = gates_passed(stage, report)
+        alias = config.get("alias")
+        if alias and not passed:
+            raise StageFailed(stage, f"gates failed in {config['report']}; refusing to set "
+                                     f"alias '{alias}' on model '{config['name']}'")
+        metrics = read_metrics(stage, root, config, report)
+        registry = Registry(root / ".mlpipe")
+        try:
+            entry = registry.register(config["name"], model_file, meta, metrics, lineage(ctx),
+                                      gates_passed=passed)
+            if alias:
+                registry.set_alias(entry.name, alias, entry.version)
+            aliases = registry.aliases(entry.name)
+        except RegistryError as exc:
+            raise StageFailed(stage, str(exc)) from None
+        write_json({"name": entry.name, "version": entry.version, "digest": entry.digest,
+                    "aliases": sorted(a for a, v in aliases.items() if v == entry.version)},
+                   root / ctx.stage.outputs["entry"])
+        tag = f" as {alias}" if alias else ""
+        return StageResult(summary=f"registered {entry.ref}{tag}")

@@ -1,0 +1,1 @@
+"""The model registry: named, versioned, content-addressed models with movable aliases."""

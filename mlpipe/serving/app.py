@@ -1,0 +1,168 @@
+"""The HTTP app that serves one model: /health, /metadata, /predict and /invocations.
+
+Every answer is JSON. A request the model cannot take gets a 4xx `{"error": "..."}` that
+names the problem (empty or malformed body, wrong shape, missing/unknown column, wrong type,
+body over the size limit); anything unexpected gets a 500 `{"error": ...}` without a
+traceback (the traceback goes to the server log). The model is loaded once, before the app
+is built.
+
+This module imports nothing from mlpipe (only its sibling modules), so bundles can ship it;
+starlette, uvicorn and joblib are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .predict import PredictionError, is_classifier, predict
+from .schema import InputError, check_records, invocation_records, parse_json, predict_records
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+DEFAULT_MAX_BODY = 1024 * 1024
+LOG = logging.getLogger("mlpipe.serving")
+
+
+def load_model(path: Path) -> Any:
+    """Load a joblib model file (once, at start)."""
+    import joblib
+
+    return joblib.load(path)
+
+
+def signature(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What the model takes and gives: features, task, target and classes."""
+    return {"inputs": list(meta.get("features") or []), "task": meta.get("task"),
+            "target": meta.get("target"), "classes": meta.get("classes")}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) one larger than `limit` bytes before reading it all.
+
+    Args:
+        request: The request.
+        limit: The largest body accepted, in bytes.
+
+    Returns:
+        The body.
+    """
+    too_large = InputError(f"request body is larger than the limit of {limit} bytes", 413)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status)
+
+
+Handler = Callable[["Request"], Awaitable["JSONResponse"]]
+
+
+def _guarded(handler: Handler) -> Handler:
+    """The handler, with every failure turned into a JSON error answer."""
+
+    async def guarded(request: Request) -> JSONResponse:
+        try:
+            return await handler(request)
+        except InputError as exc:
+            return _error(exc.status, exc.message)
+        except PredictionError as exc:
+            return _error(422, str(exc))
+        except Exception as exc:
+            LOG.exception("error while answering %s %s", request.method, request.url.path)
+            return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    return guarded
+
+
+def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
+               max_body: int = DEFAULT_MAX_BODY) -> Starlette:
+    """The serving app for one loaded model.
+
+    Args:
+        model: The fitted model (a Pipeline taking the raw feature columns).
+        meta: The model's metadata; `features` is the input signature.
+        info: What /metadata reports besides the signature (name, version, digest, lineage).
+        max_body: The largest request body accepted, in bytes (larger ones get 413).
+
+    Returns:
+        A Starlette app.
+    """
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+    from starlette.routing import Route
+
+    features = list(meta.get("features") or [])
+    metadata = {**info, "signature": signature(meta)}
+
+    async def answer(records: list[Any], full: bool) -> JSONResponse:
+        from starlette.responses import JSONResponse
+
+        frame = check_records(records, features)
+        result = await run_in_threadpool(predict, model, meta, frame)
+        return JSONResponse(result if full else {"predictions": result["predictions"]})
+
+    async def health(request: Request) -> JSONResponse:
+        return _ok({"status": "ok"})
+
+    async def show_metadata(request: Request) -> JSONResponse:
+        return _ok({**metadata, "classifier": is_classifier(model, meta)})
+
+    async def predict_endpoint(request: Request) -> JSONResponse:
+        payload = parse_json(await read_body(request, max_body))
+        return await answer(predict_records(payload), full=True)
+
+    async def invocations(request: Request) -> JSONResponse:
+        payload = parse_json(await read_body(request, max_body))
+        return await answer(invocation_records(payload), full=False)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, HTTPException):
+            return _error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
+        return _error(500, "internal error; see the server log")
+
+    routes = [
+        Route("/health", _guarded(health), methods=["GET"]),
+        Route("/metadata", _guarded(show_metadata), methods=["GET"]),
+        Route("/predict", _guarded(predict_endpoint), methods=["POST"]),
+        Route("/invocations", _guarded(invocations), methods=["POST"]),
+    ]
+    return Starlette(routes=routes,
+                     exception_handlers={HTTPException: http_error, Exception: http_error})
+
+
+def _ok(body: Mapping[str, Any]) -> JSONResponse:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(dict(body))
+
+
+def run_server(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
+    """Serve `app` with uvicorn until interrupted.
+
+    Args:
+        app: The app.
+        host: Interface to listen on.
+        port: TCP port.
+        log_level: uvicorn's log level.
+    """
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
