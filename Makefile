@@ -19,18 +19,19 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	cd $(DEMO) && rm -rf .mlpipe out mlpipe.lock
-	@echo "== first run: ingest iris, train, evaluate with gates"
+	@echo "== first run: ingest iris, validate, train, evaluate with gates, register, batch-score"
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run
 	@echo "== second run: nothing changed, nothing runs"
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run
-	@echo "== a hyperparameter changes for one run: train and evaluate run, ingest does not"
+	@echo "== a hyperparameter changes for one run: train and what follows run; ingest and validate do not"
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run -S model.C=0.5
-	@echo "== a much weaker model: the evaluation gate stops it (exit code 1, expected here)"
+	@echo "== a much weaker model: the evaluation gate stops it before register (exit 1, expected here)"
 	-cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run -S model.C=0.05
 	@echo "== back to the declared params: restored from the cache, nothing retrains"
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe run
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe dag
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe metrics show
+	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe models list
 
 demo-forecast: $(STAMP)
 	cd $(FORECAST) && rm -rf .mlpipe out mlpipe.lock

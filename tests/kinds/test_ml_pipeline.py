@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -225,3 +226,18 @@ def test_bad_data_fails_ingest_naming_the_file(project: Path, mlpipe: Invoke, cs
     reason = json.loads(result.stdout)["stages"][0]["reason"]
     assert "d.csv" in reason and (message in reason or "cannot read" in reason)
     assert not (project / "out/ingest/train.parquet").exists()
+
+
+@pytest.mark.parametrize("example", ["iris", "diabetes"])
+def test_the_examples_run_end_to_end(example: str, tmp_path: Path, mlpipe: Invoke,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    source = Path(__file__).resolve().parents[2] / "examples/pipelines" / example
+    root = tmp_path / example
+    shutil.copytree(source, root, ignore=shutil.ignore_patterns("out", ".mlpipe", "*.lock"))
+    monkeypatch.chdir(root)
+    first = mlpipe("run", "--json")
+    assert first.exit_code == 0, first.stdout
+    assert set(statuses(first).values()) == {"ran"}
+    assert set(statuses(mlpipe("run", "--json")).values()) == {"cached"}
+    metrics = _json(root, "out/evaluate/metrics.json")
+    assert ("accuracy" if example == "iris" else "r2") in metrics
