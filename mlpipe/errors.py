@@ -8,6 +8,8 @@ that says what went wrong, where, and (when there is one) how to fix it. The CLI
 from __future__ import annotations
 
 import difflib
+import errno
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -22,6 +24,16 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the nearest choice, or '' when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped (`\\n`, `\\x1b`).
+
+    Messages quote what the user wrote (keys, names, paths), which may hold such characters;
+    escaped, a message stays one line and cannot drive the terminal.
+    """
+    return "".join(repr(char)[1:-1] if unicodedata.category(char) in ("Cc", "Zl", "Zp")
+                   else char for char in text)
 
 
 class MlpipeError(Exception):
@@ -71,7 +83,7 @@ class SpecError(MlpipeError):
             where += ": "
         stage = f"stage '{self.stage}': " if self.stage else ""
         hint = f" {self.hint}" if self.hint else ""
-        return f"{where}{stage}{self.problem}{hint}"
+        return one_line(f"{where}{stage}{self.problem}{hint}")
 
 
 class CycleError(SpecError):
@@ -124,6 +136,27 @@ class CacheCorrupt(MlpipeError):
         self.detail = detail
         super().__init__(
             f"{path}: corrupt cache entry ({detail}); it was removed and will be rebuilt"
+        )
+
+
+class CacheWriteError(MlpipeError):
+    """The cache cannot be written (disk full, read-only, no permission): nothing is recorded."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.path = path
+        self.error = error
+        reason = error.strerror or str(error) or type(error).__name__
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = "free some disk space"
+        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            fix = "make the cache directory writable"
+        else:
+            fix = "check the cache directory"
+        super().__init__(
+            f"cannot write to the cache at {path} ({reason}); nothing was recorded: {fix}, "
+            "then run again"
         )
 
 

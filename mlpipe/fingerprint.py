@@ -8,6 +8,9 @@ params it uses, and the content hash of every dep. Deliberately NOT in the key:
   stay restorable;
 - `needs`: it orders stages; whatever flows between them is a dep and is keyed as such;
 - `frozen` and `always_run`: they say *when* to run, not *what* a run produces;
+- `timeout`: it bounds how long a run may take, not what a finished run produces; a stage
+  that overruns is killed and records nothing, so raising or adding a limit must not re-run
+  (or orphan the cached results of) stages that already finished;
 - `desc` and the stage's line in the file: documentation and position;
 - the git commit: every commit would otherwise invalidate every stage. The commit is
   *recorded* (lock file and history, see execute/record.py), never keyed.
@@ -36,7 +39,7 @@ def definition(stage: StageSpec) -> dict[str, Any]:
 
 
 # Raw fields left out of the template hash, for the reasons given in the module docstring.
-NOT_KEYED = frozenset({"desc", "needs", "frozen", "always_run"})
+NOT_KEYED = frozenset({"desc", "needs", "frozen", "always_run", "timeout"})
 
 
 def template_hash(stage: StageSpec) -> str:

@@ -148,6 +148,43 @@ def commits(path: Path, file: Path | None = None, limit: int = 100) -> list[tupl
         return []
 
 
+def file_history(path: Path, file: Path) -> list[tuple[str, bytes]]:
+    """Every distinct content `file` had in a commit reachable from any branch, tag or HEAD.
+
+    Args:
+        path: Any path inside the repository.
+        file: The file, absolute or relative to the current directory.
+
+    Returns:
+        (sha of a commit holding that content, content), one per distinct content; [] outside
+        a repository or when no commit holds the file.
+    """
+    repo = _repo(path)
+    if repo is None or repo.working_tree_dir is None:
+        return []
+    import git
+
+    top = Path(repo.working_tree_dir).resolve()
+    try:
+        rel = Path(file).resolve().relative_to(top).as_posix()
+    except ValueError:
+        return []
+    seen: set[str] = set()
+    found: list[tuple[str, bytes]] = []
+    try:
+        for commit in repo.iter_commits("--all", paths=[rel], full_history=True):
+            try:
+                blob = commit.tree / rel
+            except KeyError:  # the commit deleted the file
+                continue
+            if blob.hexsha not in seen:
+                seen.add(blob.hexsha)
+                found.append((commit.hexsha, blob.data_stream.read()))
+    except (ValueError, git.GitCommandError):
+        return found
+    return found
+
+
 @contextmanager
 def worktree(path: Path, rev: str) -> Iterator[Path]:
     """A temporary detached worktree of the repository at `rev`; removed afterwards.

@@ -7,11 +7,13 @@ miss: the stage simply runs again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlpipe.errors import CacheWriteError
 from mlpipe.fsutil import atomic_write_text
 from mlpipe.spec.model import StageSpec
 
@@ -40,6 +42,25 @@ def can_cache(stage: StageSpec) -> bool:
     return bool(stage.outs) and not stage.always_run
 
 
+def parse_entry(data: bytes) -> RunEntry:
+    """A run-cache entry from its stored bytes.
+
+    Raises:
+        ValueError: The bytes are not an entry of this format; the message says why.
+    """
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"unreadable: {exc}") from None
+    found = raw.get("format") if isinstance(raw, dict) else None
+    if found != FORMAT:
+        raise ValueError(f"format {found!r}, expected {FORMAT}")
+    outs = raw.get("outs")
+    if not isinstance(outs, dict) or not all(isinstance(v, str) for v in outs.values()):
+        raise ValueError("no valid 'outs'")
+    return RunEntry(outs=outs, commit=raw.get("commit"))
+
+
 class RunCache:
     """Read and write run-cache entries; corrupt entries become warnings and misses."""
 
@@ -53,25 +74,26 @@ class RunCache:
     def get(self, key: str) -> RunEntry | None:
         path = self.path_of(key)
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            return parse_entry(path.read_bytes())
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             return self._corrupt(path, f"unreadable: {exc}")
-        found = raw.get("format") if isinstance(raw, dict) else None
-        if found != FORMAT:
-            return self._corrupt(path, f"format {found!r}, expected {FORMAT}")
-        outs = raw.get("outs")
-        if not isinstance(outs, dict) or not all(isinstance(v, str) for v in outs.values()):
-            return self._corrupt(path, "no valid 'outs'")
-        return RunEntry(outs=outs, commit=raw.get("commit"))
+        except ValueError as exc:
+            return self._corrupt(path, str(exc))
 
     def put(self, key: str, entry: RunEntry) -> None:
         body = {"format": FORMAT, "outs": dict(sorted(entry.outs.items())),
                 "commit": entry.commit}
-        atomic_write_text(self.path_of(key), json.dumps(body, indent=1, sort_keys=True))
+        path = self.path_of(key)
+        try:
+            atomic_write_text(path, json.dumps(body, indent=1, sort_keys=True),
+                              durable=False)
+        except OSError as exc:
+            raise CacheWriteError(path, exc) from None
 
     def _corrupt(self, path: Path, detail: str) -> None:  # returns None: a miss
         self.warn(f"{path}: corrupt run-cache entry ({detail}); removed, the stage will run")
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only cache keeps it; still a miss
+            path.unlink(missing_ok=True)
         return None

@@ -7,12 +7,13 @@ renamed, so a killed write leaves no object; every restore checks the bytes agai
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from mlpipe.errors import CacheCorrupt
+from mlpipe.errors import CacheCorrupt, CacheWriteError
 from mlpipe.fsutil import atomic_copy, atomic_write_bytes, remove, replace_tree
 from mlpipe.hashing import hash_bytes, hash_file, is_dir_hash, manifest_bytes
 
@@ -38,33 +39,68 @@ class ObjectStore:
             return False
         if is_dir_hash(digest):
             try:
-                return all(self.path_of(d).is_file() for _, d in self.read_manifest(digest))
-            except CacheCorrupt:
-                return False
+                manifest = self._parse_manifest(digest)
+            except CacheCorrupt:  # there but damaged, like a bad file: restore reports it
+                return True
+            return all(self.path_of(d).is_file() for _, d in manifest)
         return True
 
     def has_all(self, outs: Mapping[str, str | None]) -> bool:
         return all(digest is not None and self.has(digest) for digest in outs.values())
 
     def put_file(self, src: Path, digest: str) -> None:
+        """Store a file under its digest (nothing to do when the object is already there).
+
+        Raises:
+            CacheWriteError: The object cannot be written (disk full, read-only cache...).
+        """
         dest = self.path_of(digest)
         if dest.is_file():
             return
-        tmp = atomic_copy(src, dest)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, dest)
+        try:
+            tmp = atomic_copy(src, dest)
+        except OSError as exc:
+            if exc.filename is not None and Path(exc.filename) == src:
+                raise  # the source cannot be read: not the cache's fault
+            raise CacheWriteError(dest, exc) from None
+        try:
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, dest)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise CacheWriteError(dest, exc) from None
 
     def put_tree(self, src: Path, manifest: Manifest, digest: str) -> None:
+        """Store a directory's files, then its manifest (so a manifest is never incomplete).
+
+        Raises:
+            CacheWriteError: An object cannot be written.
+        """
         for rel, file_digest in manifest:
             self.put_file(src / rel, file_digest)
-        if not self.path_of(digest).is_file():
-            atomic_write_bytes(self.path_of(digest), manifest_bytes(manifest))
+        dest = self.path_of(digest)
+        if not dest.is_file():
+            try:
+                atomic_write_bytes(dest, manifest_bytes(manifest))
+            except OSError as exc:
+                raise CacheWriteError(dest, exc) from None
 
     def read_manifest(self, digest: str) -> Manifest:
+        """A directory's files and their digests.
+
+        Raises:
+            CacheCorrupt: The manifest does not match its hash (it is removed).
+        """
+        try:
+            return self._parse_manifest(digest)
+        except CacheCorrupt:
+            self._discard(digest)
+            raise
+
+    def _parse_manifest(self, digest: str) -> Manifest:
         path = self.path_of(digest)
         data = path.read_bytes()
         if hash_bytes(data) + ".dir" != digest:
-            self._discard(digest)
             raise CacheCorrupt(path, "directory manifest does not match its hash")
         return [(rel, file_digest) for rel, file_digest in json.loads(data)]
 
@@ -112,4 +148,5 @@ class ObjectStore:
         return tmp
 
     def _discard(self, digest: str) -> None:
-        self.path_of(digest).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only cache keeps it; it is still refused
+            self.path_of(digest).unlink(missing_ok=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -21,18 +20,18 @@ from mlpipe.errors import EXIT_INTERRUPTED, MlpipeError
 class _Group(TyperGroup):
     """Runs a command and turns an MlpipeError into its one-line message and exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MlpipeError as exc:
-            click.echo(f"mlpipe: error: {exc}", err=True)
+            typer.echo(f"mlpipe: error: {exc}", err=True)
             from mlpipe.cli import github
 
             if github.enabled():
                 github.annotate_error(exc)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("mlpipe: interrupted; stages that finished were recorded", err=True)
+            typer.echo("mlpipe: interrupted; stages that finished were recorded", err=True)
             ctx.exit(EXIT_INTERRUPTED)
 
 
@@ -62,7 +61,7 @@ def _root(
 
 
 COMMAND_MODULES = ("run", "status", "dag", "check", "init", "hooks", "compare", "reproduce",
-                   "models", "deploy", "serve")
+                   "models", "deploy", "serve", "cache")
 
 
 def _register() -> None:

@@ -7,22 +7,22 @@ process pool, or on a cluster); scheduling, decisions, recording and events stay
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from mlpipe.errors import CacheCorrupt, StageFailed
-from mlpipe.execute import record
+from mlpipe.execute import deadline, record
 from mlpipe.execute.events import Event, StageFinished, StageStarted, Status
 from mlpipe.execute.session import Session
-from mlpipe.execute.task import StageTask, TaskOutcome, run_task
+from mlpipe.execute.task import StageTask, TaskOutcome
 from mlpipe.planner import Action, decide
 from mlpipe.spec.model import StageSpec
+from mlpipe.spec.refs import escaping_output
 from mlpipe.store import MissingObject
 
 
@@ -47,11 +47,11 @@ class Executor(ABC):
 
 
 class InlineExecutor(Executor):
-    """Runs each task in this process, one at a time."""
+    """Runs each task in this process (a stage with a timeout in a child), one at a time."""
 
     def submit(self, task: StageTask) -> Future[TaskOutcome]:
         future: Future[TaskOutcome] = Future()
-        future.set_result(run_task(task))
+        future.set_result(deadline.execute(task))
         return future
 
 
@@ -59,11 +59,14 @@ class PoolExecutor(Executor):
     """Runs up to `jobs` tasks at once in worker processes."""
 
     def __init__(self, jobs: int) -> None:
+        import multiprocessing  # only with -j N: a no-op run does not pay for it
+        from concurrent.futures import ProcessPoolExecutor
+
         self.capacity = jobs
         self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
 
     def submit(self, task: StageTask) -> Future[TaskOutcome]:
-        return self._pool.submit(run_task, task)
+        return self._pool.submit(deadline.execute, task)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -131,6 +134,12 @@ class Scheduler:
         if decision.action is Action.UP_TO_DATE:
             self._finish(stage, Status.CACHED, decision.reason or "up to date")
             return
+        escape = escaping_output(session.workspace.root, stage.outs)
+        if escape:  # an earlier stage made a link: clearing or restoring would write through it
+            job = _Running(stage, facts.key, dict(facts.deps), decision.reason,
+                           time.perf_counter())
+            self._complete(job, TaskOutcome(stage.name, False, 0.0, f"{escape}; not run"))
+            return
         if decision.action is Action.RESTORE:
             started = time.perf_counter()
             self.emit(StageStarted(stage.name, "restoring", decision.reason))
@@ -146,7 +155,8 @@ class Scheduler:
                 return
         self.emit(StageStarted(stage.name, "running", decision.reason))
         record.clear_outputs(session, stage)
-        task = StageTask(stage, session.workspace.root, session.workspace.logs_dir)
+        task = StageTask(stage, session.workspace.root, session.workspace.logs_dir,
+                         session.workspace.lock_file)
         started = time.perf_counter()
         running[self.executor.submit(task)] = _Running(
             stage, facts.key, dict(facts.deps), decision.reason, started)
@@ -161,8 +171,8 @@ class Scheduler:
             except StageFailed as exc:
                 outcome = TaskOutcome(stage.name, False, outcome.duration_s, exc.reason)
             else:
-                metrics = record.read_metrics(session, stage)
-                record.history_row(session, stage, job.key, "ran", job.reason, duration, metrics)
+                record.history_row(session, stage, job.key, "ran", job.reason, duration,
+                                   saved.metrics)
                 self._finish(stage, Status.RAN, job.reason, duration, log=log,
                              warning=saved.warning)
                 return

@@ -1,9 +1,10 @@
 """After a stage: restore outputs from the store, or record what a run produced.
 
-Recording happens only after success, in this order: check the declared outputs exist, check
-the deps did not change while the stage ran, put the outputs in the store, then the
-run-cache entry, the lock entry (lock file rewritten atomically) and a history row. A stage
-that failed or was killed records nothing, so its partial outputs never count as valid.
+Recording happens only after success, in this order: check the declared outputs exist and
+the metrics files hold JSON, check the deps did not change while the stage ran, put the
+outputs in the store, then the run-cache entry, the lock entry (lock file rewritten
+atomically) and a history row. A stage that failed, timed out or was killed records nothing
+but a "failed" history row (or nothing at all), so its partial outputs never count as valid.
 
 The git commit is recorded here (lock file and history) and deliberately kept out of stage
 keys (see fingerprint.py).
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlpipe import kinds
@@ -36,10 +37,12 @@ class Recorded:
     Attributes:
         saved: Whether lock, store and run-cache were updated.
         warning: Why not, when not.
+        metrics: What the stage's metrics files hold (see `read_metrics`).
     """
 
     saved: bool
     warning: str = ""
+    metrics: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _entry(session: Session, stage: StageSpec, key: str, deps: Mapping[str, Any],
@@ -82,22 +85,23 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
     """Record a successful run (see the module docstring for the order).
 
     Raises:
-        StageFailed: a declared output was not written.
+        StageFailed: a declared output was not written, or a metrics file is not JSON.
     """
     session.hasher.forget([*stage.outs, *stage.deps])
     outs = session.hasher.hash(stage.outs)
     missing = [path for path, digest in outs.items() if digest is None]
     if missing:
         raise StageFailed(stage.name, f"declared output {', '.join(missing)} was not written")
+    metrics = read_metrics(session, stage)
     deps_after = session.hasher.hash(stage.deps)
     if key is None:
         missing_deps = [path for path in stage.deps if deps_before.get(path) is None]
         return Recorded(False, f"result not recorded: dep {', '.join(missing_deps)} was "
-                               "missing when the stage started")
+                               "missing when the stage started", metrics)
     changed = [path for path in stage.deps if deps_after[path] != deps_before.get(path)]
     if changed:
         return Recorded(False, f"result not recorded: dep {', '.join(changed)} changed while "
-                               "the stage ran; it will run again next time")
+                               "the stage ran; it will run again next time", metrics)
     root = session.workspace.root
     for path, digest in outs.items():
         assert digest is not None
@@ -111,17 +115,22 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
     session.lock[stage.name] = _entry(session, stage, key, deps_after, stored_outs,
                                       session.commit)
     session.write_lock()
-    return Recorded(True)
+    return Recorded(True, metrics=metrics)
 
 
 def read_metrics(session: Session, stage: StageSpec) -> dict[str, Any]:
-    """Metrics files of a stage merged into one mapping (file name -> content when several)."""
+    """Metrics files of a stage merged into one mapping (file name -> content when several).
+
+    Raises:
+        StageFailed: a metrics file is not JSON, so the run's result cannot be trusted.
+    """
     found: dict[str, Any] = {}
     for path in stage.metrics:
         try:
             found[path] = json.loads((session.workspace.root / path).read_text("utf-8"))
         except (OSError, ValueError) as exc:
-            session.warn(f"stage '{stage.name}': metrics file {path} is not valid JSON ({exc})")
+            raise StageFailed(stage.name, f"metrics file {path} is not valid JSON "
+                                          f"({exc})") from None
     if len(found) == 1 and isinstance(only := next(iter(found.values())), dict):
         return only
     return found

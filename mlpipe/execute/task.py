@@ -21,11 +21,13 @@ class StageTask:
         stage: The stage.
         root: The pipeline root (working directory).
         logs_dir: Where `<stage>.out` and `<stage>.err` go.
+        lock_file: The pipeline's lock file (kinds may check inputs against it).
     """
 
     stage: StageSpec
     root: Path
     logs_dir: Path
+    lock_file: Path | None = None
 
     @property
     def stdout_path(self) -> Path:
@@ -63,7 +65,8 @@ def run_task(task: StageTask) -> TaskOutcome:
     task.logs_dir.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(stage=task.stage, root=task.root, stdout_path=task.stdout_path,
                        stderr_path=task.stderr_path,
-                       env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)})
+                       env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)},
+                       lock_file=task.lock_file)
     try:
         result = kinds.get(task.stage.kind).run(ctx)
     except StageFailed as exc:

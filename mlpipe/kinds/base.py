@@ -38,6 +38,8 @@ class StageContext:
         stdout_path: File that receives the stage's standard output.
         stderr_path: File that receives the stage's standard error.
         env: Extra environment variables for the stage.
+        lock_file: The pipeline's lock file: what each stage last produced, for kinds that
+            check an input against the hash its producer recorded (None outside a run).
     """
 
     stage: StageSpec
@@ -45,6 +47,7 @@ class StageContext:
     stdout_path: Path
     stderr_path: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    lock_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class StageKind(ABC):
     inputs: ClassVar[tuple[str, ...]] = ()
     # Named outputs (see `outputs`) that hold JSON metrics.
     metric_outputs: ClassVar[tuple[str, ...]] = ()
+    # Config fields a shell runs: a `${params.x}` inside their text is shell-quoted.
+    shell_fields: ClassVar[tuple[str, ...]] = ()
 
     def check(self, config: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise ConfigProblem for a field whose value cannot work."""

@@ -34,6 +34,7 @@ class CommandKind(StageKind):
 
     name = "command"
     required = ("cmd",)
+    shell_fields = ("cmd",)
 
     def check(self, config: Mapping[str, Any]) -> None:
         cmd = config["cmd"]

@@ -2,8 +2,8 @@
 
 The model is `model` (a registry reference: `iris`, `iris@champion`, `iris:2`) or `entry`
 (a register stage's entry file, e.g. `register.entry`, which also makes the DAG edge). A
-version whose evaluation gates failed is refused, and the model file is read only through the
-registry, which checks it against its digest. Targets:
+version whose evaluation gates failed is refused, and the model file is read once, from the
+registry's store, and used only after those bytes match the version's digest. Targets:
 
 - `server`: records the deployment (output `deployment` and
   `<root>/.mlpipe/deployments/<stage>.json`) for `mlpipe serve --deployment` and
@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from pathlib import Path
 from typing import Any
 
 from mlpipe.errors import StageFailed
@@ -105,19 +104,19 @@ class DeployKind(StageKind):
         stage, config = ctx.stage.name, ctx.stage.config
         try:
             ref = model_ref(config, ctx.root)
-            version, model_file = deployable(Registry(ctx.root / ".mlpipe"), ref)
+            version, model_bytes = deployable(Registry(ctx.root / ".mlpipe"), ref)
         except DeploymentError as exc:
             raise StageFailed(stage, str(exc)) from None
         target = config["target"]
         if target == "server":
             self._server(ctx, version)
         elif target == "batch":
-            rows = self._batch(ctx, version, model_file)
+            rows = self._batch(ctx, version, model_bytes)
             return StageResult(summary=f"predicted {rows} rows with {version.ref}")
         else:
             from mlpipe.serving.bundle import write_bundle
 
-            write_bundle(ctx.root / ctx.stage.outputs["bundle"], model_file, version.meta,
+            write_bundle(ctx.root / ctx.stage.outputs["bundle"], model_bytes, version.meta,
                          model_info(version))
         return StageResult(summary=f"{version.ref} -> {target}")
 
@@ -129,9 +128,12 @@ class DeployKind(StageKind):
         write_json(deployment, ctx.root / ctx.stage.outputs["deployment"])
         write_deployment_record(ctx.root / ".mlpipe", ctx.stage.name, deployment)
 
-    def _batch(self, ctx: StageContext, version: ModelVersion, model_file: Path) -> int:
-        """Predict the `data` table and write `predictions`; returns the number of rows."""
-        from mlpipe.serving.app import load_model
+    def _batch(self, ctx: StageContext, version: ModelVersion, model_bytes: bytes) -> int:
+        """Predict the `data` table and write `predictions`; returns the number of rows.
+
+        `model_bytes` are the verified bytes `deployable` read (never the file again).
+        """
+        from mlpipe.serving.modelfile import load_bytes
         from mlpipe.serving.predict import PredictionError, predict
 
         stage, config = ctx.stage.name, ctx.stage.config
@@ -145,7 +147,7 @@ class DeployKind(StageKind):
             raise StageFailed(stage, f"{config['data']} lacks the model's column(s) "
                                      f"{', '.join(repr(m) for m in missing)}")
         try:
-            result = predict(load_model(model_file), version.meta, frame[features])
+            result = predict(load_bytes(model_bytes), version.meta, frame[features])
         except PredictionError as exc:
             raise StageFailed(stage, f"{version.ref}: {exc}") from None
         out = frame.copy()

@@ -3,7 +3,8 @@
 Outputs: `metrics` (flat JSON, recorded in the run history), `report` (metrics, slices,
 gates, baseline) and `plots` (PNG files). A failed gate writes every output, then fails the
 stage so nothing after it (register, deploy) runs. `baseline` (see `mlpipe.kinds.baselines`)
-gives the metrics that `baseline.<metric>` in a gate refers to.
+gives the metrics that `baseline.<metric>` in a gate refers to. A model some stage produced
+is loaded only if its bytes match the hash that stage recorded in the lock file (`lockcheck`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mlpipe.errors import StageFailed
+from mlpipe.errors import LockFileError, StageFailed
 from mlpipe.kinds import baselines, register
 from mlpipe.kinds import gates as gatelib
 from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.kinds.dataio import DataError, read_table, write_json
+from mlpipe.kinds.lockcheck import InputMismatch, read_recorded
 from mlpipe.kinds.scoring import plot_all, score
 from mlpipe.kinds.tabular import infer_task, library_versions, split_xy, target_and_task
 
@@ -72,7 +74,7 @@ class EvaluateKind(StageKind):
         target, task = target_and_task(ctx.root, stage, config)
         features, y = split_xy(frame, target, stage, config["data"])
         task = task or infer_task(y)
-        model = _load_model(ctx.root / config["model"], stage)
+        model = _load_model(ctx, config["model"])
         _check_features(model, features, stage, config["data"])
         metrics = score(model, features, y, task)
         slices = {col: _slices(stage, model, frame, target, task, col)
@@ -97,18 +99,30 @@ class EvaluateKind(StageKind):
         return StageResult(shown)
 
 
-def _load_model(path: Path, stage: str) -> Any:
-    """The fitted model in a joblib file; an unreadable file fails the stage."""
-    import joblib
+def _load_model(ctx: StageContext, path: str) -> Any:
+    """The fitted model in a joblib file, loaded from bytes checked against the lock file.
 
+    A missing, unreadable or tampered file fails the stage.
+    """
+    from mlpipe.serving.modelfile import load_bytes
+
+    stage, name = ctx.stage.name, Path(path).name
     try:
-        model = joblib.load(path)
+        data = read_recorded(ctx.root, path, ctx.lock_file)
     except FileNotFoundError:
-        raise StageFailed(stage, f"{path.name}: model file not found") from None
+        raise StageFailed(stage, f"{name}: model file not found") from None
+    except OSError as exc:
+        raise StageFailed(stage, f"{name}: cannot read model: {exc.strerror}") from None
+    except InputMismatch as exc:
+        raise StageFailed(stage, f"model file {exc}") from None
+    except LockFileError as exc:
+        raise StageFailed(stage, str(exc)) from None
+    try:
+        model = load_bytes(data)
     except Exception as exc:  # unpickling can raise anything
-        raise StageFailed(stage, f"{path.name}: cannot load model: {exc}") from None
+        raise StageFailed(stage, f"{name}: cannot load model: {exc}") from None
     if not hasattr(model, "predict"):
-        raise StageFailed(stage, f"{path.name}: holds a {type(model).__name__}, not a model")
+        raise StageFailed(stage, f"{name}: holds a {type(model).__name__}, not a model")
     return model
 
 

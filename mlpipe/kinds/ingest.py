@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mlpipe.errors import StageFailed, did_you_mean
 from mlpipe.kinds import register
 from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
-from mlpipe.kinds.dataio import DataError, read_table, write_json, write_table
+from mlpipe.kinds.dataio import DataError, table_format, write_json, write_table
+from mlpipe.kinds.readers import (
+    TableSource,
+    apply_dtypes,
+    check_mixed_columns,
+    read_file,
+    require_columns,
+)
 from mlpipe.kinds.tabular import infer_task, library_versions, schema_of
 
 if TYPE_CHECKING:
@@ -23,7 +30,6 @@ if TYPE_CHECKING:
 DATASETS = ("iris", "wine", "breast_cancer", "diabetes", "digits")
 TASKS = ("classification", "regression")
 FORMATS = ("csv", "parquet", "jsonl")
-DELIMITERS = (";", "\t", "|")
 
 
 @register
@@ -31,9 +37,10 @@ class IngestKind(StageKind):
     """Read one table, declare its target, and split it into train and test."""
 
     name = "ingest"
-    version = "2"
+    version = "3"
     optional: ClassVar[Mapping[str, Any]] = {
         "path": None, "format": None, "columns": None, "dtypes": None, "read_options": None,
+        "delimiter": None, "sep": None, "encoding": None,
         "sql": None, "database": None, "dataset": None, "target": None, "task": None,
         "test_size": 0.2, "seed": 0, "stratify": None, "time_column": None,
     }
@@ -78,9 +85,6 @@ class IngestKind(StageKind):
         source = _source(config)
         if frame.empty:
             raise StageFailed(stage, f"{source}: no rows")
-        if target not in frame.columns:
-            raise StageFailed(stage, f"{source}: no target column '{target}'"
-                                     f"{_columns_hint(frame, target)}")
         if frame[target].isna().any():
             raise StageFailed(stage, f"{source}: target column '{target}' has "
                                      f"{int(frame[target].isna().sum())} missing values")
@@ -118,6 +122,34 @@ def _check_options(config: Mapping[str, Any]) -> None:
         raise ConfigProblem("time_column", "'time_column' must be a column name")
     if config.get("stratify") and config.get("time_column"):
         raise ConfigProblem("stratify", "a time split ('time_column') cannot be stratified")
+    target = config.get("target") or "target"
+    if columns and target not in columns:
+        raise ConfigProblem("columns", f"'columns' must include the target '{target}'")
+    _check_reading(config)
+
+
+def _check_reading(config: Mapping[str, Any]) -> None:
+    """ConfigProblem for a bad delimiter, encoding or read_options entry."""
+    import codecs
+
+    for field in ("delimiter", "sep", "encoding"):
+        value = config.get(field)
+        if value is not None and not (isinstance(value, str) and value):
+            raise ConfigProblem(field, f"'{field}' must be a non-empty string")
+    if config.get("encoding"):
+        try:
+            codecs.lookup(config["encoding"])
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
+            raise ConfigProblem("encoding", f"unknown encoding '{config['encoding']}'") from None
+    options = config.get("read_options") or {}
+    for field, names in (("delimiter", ("delimiter", "sep")), ("encoding", ("encoding",))):
+        given = [*(n for n in names if config.get(n) is not None),
+                 *(f"read_options.{n}" for n in names if n in options)]
+        if len(given) > 1:
+            raise ConfigProblem(field, f"give the {field} once (found {', '.join(given)})")
+    if options.get("on_bad_lines", "error") != "error":
+        raise ConfigProblem("read_options", "bad lines are always an error (mlpipe never "
+                                            "drops rows); fix or filter the file first")
 
 
 def _source(config: Mapping[str, Any]) -> str:
@@ -126,52 +158,38 @@ def _source(config: Mapping[str, Any]) -> str:
     return str(config.get("path") or config.get("dataset"))
 
 
-def _columns_hint(frame: pd.DataFrame, wanted: str) -> str:
-    """The nearest and the found columns, or a hint when the delimiter looks wrong."""
-    names = [str(c) for c in frame.columns]
-    found = f" (columns: {', '.join(names[:20])})"
-    used = [d for d in DELIMITERS if d in names[0]] if len(names) == 1 else []
-    if used:
-        return f"{found}; the file looks {used[0]!r}-delimited: set read_options: " \
-               f"{{sep: {used[0]!r}}}"
-    return f"{did_you_mean(wanted, names)}{found}"
-
-
 def _read(root: Path, config: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
-    """The whole table and its target column name."""
+    """The whole table with its declared columns and types, and its target column name."""
+    source = _table_source(root, config)
+    dtypes = dict(config.get("dtypes") or {})
     if config.get("dataset"):
         frame, target = _dataset(config["dataset"], config.get("target") or "target")
     elif config.get("sql"):
         frame, target = _sql(root, config["sql"]), config["target"]
     else:
-        frame, target = _file(root, config), config["target"]
-    columns = config.get("columns")
+        frame, target = read_file(source, dtypes), config["target"]
+    columns = [str(c) for c in config.get("columns") or []]
+    require_columns(frame, source, [*((c, "columns") for c in columns), (target, "target"),
+                                    *((str(c), "dtypes") for c in dtypes)])
     if columns:
-        missing = [str(c) for c in columns if c not in frame.columns]
-        if missing:
-            raise DataError(f"{_source(config)}: no column {', '.join(map(repr, missing))} "
-                            f"(columns: {', '.join(map(str, frame.columns))})")
-        frame = frame[list(columns)]
-    if config.get("dtypes"):
-        try:
-            frame = frame.astype(dict(config["dtypes"]))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise DataError(f"{_source(config)}: dtypes: {exc}") from None
+        frame = frame[columns]
+    frame = apply_dtypes(frame, dtypes, source)
+    check_mixed_columns(frame, source, dtypes)
     return frame, target
 
 
-def _file(root: Path, config: Mapping[str, Any]) -> pd.DataFrame:
+def _table_source(root: Path, config: Mapping[str, Any]) -> TableSource:
+    """How to read the stage's source, and how to name places in it."""
+    if not config.get("path"):
+        return TableSource(_source(config))
     path = root / config["path"]
     options = dict(config.get("read_options") or {})
-    fmt = config.get("format")
-    if config.get("dtypes") and (fmt or path.suffix.lower().lstrip(".")) == "csv":
-        options["dtype"] = {k: v for k, v in dict(config["dtypes"]).items()
-                            if not str(v).startswith("datetime")}  # parsed by astype
-    if path.is_file() and path.stat().st_size == 0:
-        raise DataError(f"{config['path']}: empty file (no rows)")
-    if path.is_dir():
-        raise DataError(f"{config['path']}: is a directory, not a table file")
-    return read_table(path, fmt, **options)
+    delimiter = (config.get("delimiter") or config.get("sep") or options.pop("delimiter", None)
+                 or options.pop("sep", None) or ",")
+    return TableSource(name=str(config["path"]), path=path,
+                       fmt=table_format(path, config.get("format")),
+                       encoding=config.get("encoding") or options.pop("encoding", "utf-8"),
+                       delimiter=delimiter, options=options)
 
 
 def _dataset(name: str, target: str) -> tuple[pd.DataFrame, str]:

@@ -1,20 +1,24 @@
 """The HTTP app that serves one model: /health, /metadata, /predict and /invocations.
 
+With a token, /metadata, /predict and /invocations answer only requests that carry
+`Authorization: Bearer <token>` (compared in constant time); others get 401. /health stays
+open for load balancers and probes. The token is never logged or echoed.
+
 Every answer is JSON. A request the model cannot take gets a 4xx `{"error": "..."}` that
 names the problem (empty or malformed body, wrong shape, missing/unknown column, wrong type,
 body over the size limit); anything unexpected gets a 500 `{"error": ...}` without a
 traceback (the traceback goes to the server log). The model is loaded once, before the app
-is built.
+is built, and only after its bytes match its recorded hash (see `modelfile`).
 
 This module imports nothing from mlpipe (only its sibling modules), so bundles can ship it;
-starlette, uvicorn and joblib are imported inside functions.
+starlette and uvicorn are imported inside functions.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .predict import PredictionError, is_classifier, predict
@@ -27,13 +31,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_BODY = 1024 * 1024
 LOG = logging.getLogger("mlpipe.serving")
-
-
-def load_model(path: Path) -> Any:
-    """Load a joblib model file (once, at start)."""
-    import joblib
-
-    return joblib.load(path)
+TOKEN_ENV = "MLPIPE_SERVE_TOKEN"
 
 
 def signature(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,19 +63,43 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _error(status: int, message: str) -> JSONResponse:
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None
+           ) -> JSONResponse:
     from starlette.responses import JSONResponse
 
-    return JSONResponse({"error": message}, status_code=status)
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def authorized(header: str | None, token: bytes) -> bool:
+    """Whether an Authorization header carries the bearer token (constant-time comparison).
+
+    Args:
+        header: The request's Authorization header, or None.
+        token: The expected token, UTF-8 encoded.
+    """
+    scheme, _, given = (header or "").strip().partition(" ")
+    # Header values arrive decoded as latin-1: encoding them back gives the bytes sent.
+    presented = given.strip().encode("latin-1", errors="replace")
+    return hmac.compare_digest(presented, token) and scheme.lower() == "bearer"
+
+
+def _unauthorized(request: Request) -> JSONResponse:
+    problem = ("wrong bearer token" if request.headers.get("authorization")
+               else "missing Authorization header")
+    return _error(401, f"{problem}: send 'Authorization: Bearer <token>'",
+                  {"WWW-Authenticate": "Bearer"})
 
 
 Handler = Callable[["Request"], Awaitable["JSONResponse"]]
 
 
-def _guarded(handler: Handler) -> Handler:
-    """The handler, with every failure turned into a JSON error answer."""
+def _guarded(handler: Handler, token: bytes | None = None) -> Handler:
+    """The handler, behind the bearer token when there is one, with every failure turned
+    into a JSON error answer."""
 
     async def guarded(request: Request) -> JSONResponse:
+        if token is not None and not authorized(request.headers.get("authorization"), token):
+            return _unauthorized(request)
         try:
             return await handler(request)
         except InputError as exc:
@@ -92,7 +114,7 @@ def _guarded(handler: Handler) -> Handler:
 
 
 def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
-               max_body: int = DEFAULT_MAX_BODY) -> Starlette:
+               max_body: int = DEFAULT_MAX_BODY, token: str | None = None) -> Starlette:
     """The serving app for one loaded model.
 
     Args:
@@ -100,6 +122,7 @@ def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
         meta: The model's metadata; `features` is the input signature.
         info: What /metadata reports besides the signature (name, version, digest, lineage).
         max_body: The largest request body accepted, in bytes (larger ones get 413).
+        token: When given, the bearer token /metadata, /predict and /invocations require.
 
     Returns:
         A Starlette app.
@@ -110,6 +133,7 @@ def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
     from starlette.routing import Route
 
     features = list(meta.get("features") or [])
+    secret = token.encode("utf-8") if token is not None else None
     metadata = {**info, "signature": signature(meta)}
 
     async def answer(records: list[Any], full: bool) -> JSONResponse:
@@ -140,9 +164,9 @@ def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
 
     routes = [
         Route("/health", _guarded(health), methods=["GET"]),
-        Route("/metadata", _guarded(show_metadata), methods=["GET"]),
-        Route("/predict", _guarded(predict_endpoint), methods=["POST"]),
-        Route("/invocations", _guarded(invocations), methods=["POST"]),
+        Route("/metadata", _guarded(show_metadata, secret), methods=["GET"]),
+        Route("/predict", _guarded(predict_endpoint, secret), methods=["POST"]),
+        Route("/invocations", _guarded(invocations, secret), methods=["POST"]),
     ]
     return Starlette(routes=routes,
                      exception_handlers={HTTPException: http_error, Exception: http_error})

@@ -15,6 +15,7 @@ from typing import Any
 
 from mlpipe.fsutil import atomic_write_text
 from mlpipe.models.registry import ModelVersion, Registry, RegistryError
+from mlpipe.serving.modelfile import ModelFileError, read_verified
 
 DEPLOYMENTS_DIR = "deployments"
 
@@ -71,27 +72,33 @@ def resolve(registry: Registry, ref: str) -> ModelVersion:
         raise DeploymentError(str(exc)) from None
 
 
-def deployable(registry: Registry, ref: str) -> tuple[ModelVersion, Path]:
-    """The version `ref` names and its verified model file, refusing failed gates.
+def deployable(registry: Registry, ref: str) -> tuple[ModelVersion, bytes]:
+    """The version `ref` names and its model file's bytes, verified, refusing failed gates.
+
+    The bytes are read once and checked against the version's digest; callers load or copy
+    these bytes, never the file again, so the file cannot change between check and use.
 
     Args:
         registry: The pipeline's registry.
         ref: `name`, `name@alias` or `name:version`.
 
     Returns:
-        The version and the path of its model file (checked against its digest).
+        The version and the bytes of its model file.
 
     Raises:
-        DeploymentError: Unknown reference, failed gates, or a missing/tampered model file.
+        DeploymentError: Unknown reference, failed gates, or a missing/tampered model file
+            (the message names the file, the recorded digest and the file's hash).
     """
     version = resolve(registry, ref)
     if not version.gates_passed:
         raise DeploymentError(f"model {version.ref} ({ref}) failed its evaluation gates; "
                               "refusing to deploy it")
+    path = registry.store.path_of(version.digest)
     try:
-        return version, registry.model_path(version)
-    except RegistryError as exc:
-        raise DeploymentError(str(exc)) from None
+        return version, read_verified(path, version.digest, f"the registry ({version.ref})")
+    except ModelFileError as exc:
+        raise DeploymentError(f"model {version.ref}: {exc}; registering the model file "
+                              "again repairs the stored copy") from None
 
 
 def model_info(version: ModelVersion) -> dict[str, Any]:

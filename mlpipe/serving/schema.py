@@ -45,7 +45,7 @@ def parse_json(body: bytes) -> Any:
         The decoded value.
 
     Raises:
-        InputError: (400) The body is empty, not UTF-8, or not valid JSON.
+        InputError: (400) The body is empty, not UTF-8, not valid JSON, or nested too deeply.
     """
     if not body.strip():
         raise InputError("empty request body: send a JSON object", 400)
@@ -56,6 +56,8 @@ def parse_json(body: bytes) -> Any:
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                          400) from None
+    except RecursionError:
+        raise InputError("malformed JSON: nested too deeply", 400) from None
 
 
 def predict_records(payload: Any) -> list[Any]:

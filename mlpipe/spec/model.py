@@ -26,6 +26,7 @@ class StageSpec:
         needs: Stages that must run before this one although no path links them.
         frozen: Never re-run, even when stale.
         always_run: Run every time, even when up to date.
+        timeout: Seconds the stage may run before it is killed (None: no limit).
         line: Line of the stage's name in the pipeline file.
         raw: The stage as written, before interpolation (tells edits from param changes).
     """
@@ -41,6 +42,7 @@ class StageSpec:
     needs: tuple[str, ...] = ()
     frozen: bool = False
     always_run: bool = False
+    timeout: float | None = None
     line: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 

@@ -1,4 +1,11 @@
-"""Params: merging, dotted-key lookup, `-S key=value` overrides and `${params.x}` interpolation."""
+"""Params: merging, dotted-key lookup, `-S key=value` overrides and `${params.x}` interpolation.
+
+In a shell field (a `command` stage's `cmd`) a reference inside longer text is shell-quoted for
+the place it takes (see shellquote.py), so a param reaches the command as literal text whatever
+it holds, and a command that already quotes its references ("${params.x}") keeps working.
+`${raw:params.x}` opts out (the value is shell code, e.g. a list of flags), and so does a field
+that is exactly one reference: that value is the user's command.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,11 @@ from typing import Any
 
 import yaml
 
+from mlpipe.spec import shellquote
+
 MISSING = object()
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-_REFERENCE = re.compile(r"\$\{\s*params\.([A-Za-z0-9_][A-Za-z0-9_.\-]*)\s*\}")
+_REFERENCE = re.compile(r"\$\{\s*(raw:\s*)?params\.([A-Za-z0-9_][A-Za-z0-9_.\-]*)\s*\}")
 
 
 class ParamError(ValueError):
@@ -104,27 +113,44 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def interpolate(value: Any, params: Mapping[str, Any], used: dict[str, Any]) -> Any:
+def _substitute(text: str, params: Mapping[str, Any], used: dict[str, Any], shell: bool) -> str:
+    parts: list[str] = []
+    context: shellquote.Context = ()
+    start = 0
+    for match in _REFERENCE.finditer(text):
+        before = text[start:match.start()]
+        parts.append(before)
+        context = shellquote.scan(before, context)
+        key, raw = match.group(2), match.group(1) is not None
+        used[key] = require(params, key)
+        value = _as_text(used[key])
+        if shell and not raw:
+            value = shellquote.quote(value, context)
+        else:
+            context = shellquote.scan(value, context)
+        parts.append(value)
+        start = match.end()
+    parts.append(text[start:])
+    return "".join(parts)
+
+
+def interpolate(value: Any, params: Mapping[str, Any], used: dict[str, Any],
+                shell: bool = False) -> Any:
     """Replace `${params.x}` in every string inside `value`, recording each key in `used`.
 
     A string that is exactly one reference keeps the param's type (a number stays a number);
-    a reference inside longer text is rendered as text (JSON for non-strings).
+    a reference inside longer text is rendered as text (JSON for non-strings), shell-quoted
+    when `shell` is set unless written `${raw:params.x}` (see the module docstring).
     """
     if isinstance(value, str):
         whole = _REFERENCE.fullmatch(value.strip())
         if whole:
-            key = whole.group(1)
+            key = whole.group(2)
             used[key] = require(params, key)
             return used[key]
-
-        def substitute(match: re.Match[str]) -> str:
-            key = match.group(1)
-            used[key] = require(params, key)
-            return _as_text(used[key])
-
-        return _REFERENCE.sub(substitute, value)
+        return _substitute(value, params, used, shell)
     if isinstance(value, Mapping):
-        return {key: interpolate(item, params, used) for key, item in value.items()}
+        return {key: interpolate(item, params, used, shell) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [interpolate(item, params, used) for item in value]
+        return [interpolate(item, params, used, shell) for item in value]
     return value

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from mlpipe.spec.yamlio import MarkedDict, load_file
 TOP_LEVEL_FIELDS = ("name", "description", "params", "params_file", "stages")
 # Fields every stage may have, whatever its kind.
 COMMON_FIELDS = ("kind", "desc", "deps", "outs", "metrics", "params", "needs", "frozen",
-                 "always_run")
+                 "always_run", "timeout")
 _PATH_LISTS = ("deps", "outs", "metrics")
 
 
@@ -31,7 +33,7 @@ class _Located:
         self.stage = stage
 
     def error(self, problem: str, key: Any = None, hint: str = "") -> SpecError:
-        line = col = None
+        line, col = 1, None  # not a mapping (the file holds a list or a scalar): its start
         if isinstance(self.mapping, MarkedDict):
             line, col = self.mapping.mark_of(key) if key is not None else (
                 self.mapping.line, self.mapping.col)
@@ -64,7 +66,7 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     stages_raw = raw.get("stages")
     if not isinstance(stages_raw, MarkedDict) or not stages_raw:
         raise top.error("'stages' must be a mapping of stage name -> stage", "stages")
-    stages_raw = _with_text_keys(stages_raw)
+    stages_raw = _with_text_keys(path, stages_raw)
     stages = tuple(_parse_stage(path, name, stages_raw, params) for name in stages_raw)
     stages = refs.resolve(stages, path.parent, lambda stage, key, problem: _Located(
         path, stages_raw[stage], stage).error(problem, key))
@@ -72,11 +74,19 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     return PipelineSpec(path=path, name=str(name), params=params, stages=stages)
 
 
-def _with_text_keys(mapping: MarkedDict) -> MarkedDict:
+def _with_text_keys(path: Path, mapping: MarkedDict) -> MarkedDict:
     """The same mapping with every key as text (YAML reads `2024:` as a number)."""
-    result = MarkedDict((str(key), value) for key, value in mapping.items())
+    result = MarkedDict()
     result.line, result.col = mapping.line, mapping.col
-    result.key_marks = {str(key): mark for key, mark in mapping.key_marks.items()}
+    result.key_marks = {}
+    for key, value in mapping.items():
+        text, (line, col) = str(key), mapping.mark_of(key)
+        if text in result:  # `1:` and `'1':`
+            first = result.key_marks[text][0]
+            raise SpecError(f"duplicate stage name '{text}' (first defined on line {first})",
+                            path=path, line=line, col=col)
+        result[text] = value
+        result.key_marks[text] = (line, col)
     return result
 
 
@@ -94,13 +104,18 @@ def _load_params(top: _Located, raw: MarkedDict, root: Path) -> dict[str, Any]:
     file_name = raw.get("params_file")
     if file_name is None:
         return paramlib.merge({}, inline)
-    if not isinstance(file_name, str):
+    if not isinstance(file_name, str) or not file_name or "\0" in file_name:
         raise top.error("'params_file' must be a path", "params_file")
-    from_file = load_file(root / file_name)
+    try:
+        from_file = load_file(root / file_name)
+    except SpecError as exc:
+        if exc.line is not None:  # a problem inside the params file: point into it
+            raise
+        raise top.error(f"params file '{file_name}': {exc.problem}", "params_file") from None
     if from_file is None:
         from_file = {}
     if not isinstance(from_file, Mapping):
-        raise SpecError("a params file must be a mapping", path=root / file_name)
+        raise top.error(f"params file '{file_name}' must hold a mapping", "params_file")
     return paramlib.merge(inline, from_file)
 
 
@@ -108,6 +123,7 @@ def _parse_stage(path: Path, name: str, stages: MarkedDict, params: Mapping[str,
                  ) -> StageSpec:
     line = stages.mark_of(name)[0]
     body = stages[name]
+    _check_name(_Located(path, stages, name), name)
     loc = _Located(path, body if isinstance(body, MarkedDict) else stages, name)
     if not isinstance(body, MarkedDict):
         raise _Located(path, stages, name).error("a stage must be a mapping of fields", name)
@@ -128,7 +144,8 @@ def _parse_stage(path: Path, name: str, stages: MarkedDict, params: Mapping[str,
     resolved: dict[str, Any] = {}
     for key, value in body.items():
         try:
-            resolved[key] = paramlib.interpolate(value, params, used)
+            resolved[key] = paramlib.interpolate(value, params, used,
+                                                 shell=key in kind.shell_fields)
         except paramlib.ParamError as exc:
             raise loc.error(str(exc), key) from None
     for key in _string_list(loc, resolved, "params"):
@@ -146,12 +163,22 @@ def _parse_stage(path: Path, name: str, stages: MarkedDict, params: Mapping[str,
     return _build_stage(loc, name, kind, config, resolved, used, line, path.parent)
 
 
+def _check_name(loc: _Located, name: str) -> None:
+    """A stage name names log files: no path separators, `.`/`..` or control characters."""
+    odd = name in ("", ".", "..") or "/" in name or "\\" in name or any(
+        unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name)
+    if odd or refs.path_problem(name):
+        raise loc.error("a stage name must not be empty, '.' or '..', nor hold '/', '\\' or "
+                        "control characters", name)
+
+
 def _build_stage(loc: _Located, name: str, kind: StageKind, config: dict[str, Any],
                  resolved: Mapping[str, Any], used: dict[str, Any], line: int, root: Path
                  ) -> StageSpec:
     lists = {key: _string_list(loc, resolved, key) for key in _PATH_LISTS}
     deps = tuple(_normalize(loc, root, p, "deps", must_be_inside=False) for p in lists["deps"])
-    named = kind.outputs(name, config)
+    named = {key: _normalize(loc, root, out, "kind")
+             for key, out in kind.outputs(name, config).items()}
     metrics = tuple(dict.fromkeys([
         *(_normalize(loc, root, p, "metrics") for p in lists["metrics"]),
         *(named[key] for key in kind.metric_outputs)]))
@@ -169,8 +196,20 @@ def _build_stage(loc: _Located, name: str, kind: StageKind, config: dict[str, An
         needs=needs,
         frozen=resolved.get("frozen", False),
         always_run=resolved.get("always_run", False) or kind.always_run(config),
+        timeout=_timeout(loc, resolved.get("timeout")),
         line=line, raw=_plain(loc.mapping),
     )
+
+
+def _timeout(loc: _Located, value: Any) -> float | None:
+    """`timeout:` in seconds: a positive finite number, or None when not given."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            0 < value < math.inf):
+        raise loc.error(f"'timeout' must be a positive number of seconds, not {value!r}",
+                        "timeout")
+    return float(value)
 
 
 def _plain(value: Any) -> Any:
@@ -195,8 +234,22 @@ def _string_list(loc: _Located, mapping: Mapping[str, Any], key: str) -> list[st
 
 def _normalize(loc: _Located, root: Path, raw: str, key: str, must_be_inside: bool = True
                ) -> str:
-    """Path relative to the root in POSIX form; absolute when a dep lies outside the root."""
+    """Path relative to the root in POSIX form; absolute when a dep lies outside the root.
+
+    An output (`must_be_inside`) must be relative, stay inside the root once `..` is resolved,
+    and not lead out of it through a symlink: mlpipe deletes and restores outputs.
+    """
+    problem = refs.path_problem(raw)
+    if problem:
+        raise loc.error(f"path '{raw}' {problem}", key)
     path, inside = refs.normalize(root, raw)
-    if not inside and must_be_inside:
+    if not must_be_inside:
+        return path
+    if os.path.isabs(os.path.expanduser(raw)):
+        raise loc.error(f"output path '{raw}' must be relative to the pipeline's root", key)
+    if not inside:
         raise loc.error(f"output path '{raw}' is outside the pipeline's root ({root})", key)
+    escape = refs.escaping_output(root, [path])
+    if escape:
+        raise loc.error(escape, key)
     return path

@@ -3,12 +3,16 @@
 A value such as `ingest.train` in a field the kind lists in `inputs` names the output
 `train` of stage `ingest`; the parser swaps in that output's path and adds it to the stage's
 deps, which makes the DAG edge. Any other value is a path relative to the pipeline root.
+
+Outputs must stay inside the root: `escaping_link` finds a symlink that would lead a write out
+of it. The parser refuses such outputs at load time, and the executor checks again before it
+clears or restores a stage's outputs, since an earlier stage may have made the link.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,50 @@ def normalize(root: Path, raw: str) -> tuple[str, bool]:
     if rel in (".", "..") or rel.startswith("../"):
         return Path(full).as_posix(), False
     return Path(rel).as_posix(), True
+
+
+def path_problem(raw: str) -> str | None:
+    """Why `raw` cannot name a file (a NUL byte, text the file system cannot encode), or None."""
+    if "\0" in raw:
+        return "holds a NUL character"
+    try:
+        os.fsencode(raw)
+    except UnicodeEncodeError:
+        return "holds characters no file name can"
+    return None
+
+
+def _within(real_root: str, real: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def escaping_link(root: Path, rel: str) -> tuple[str, str] | None:
+    """(link, where it leads) for the first symlink in `rel` that resolves out of `root`.
+
+    `rel` is a normalized path relative to `root`; None when following it stays inside.
+    """
+    real_root = os.path.realpath(root)
+    parts = Path(rel).parts
+    for end in range(1, len(parts) + 1):
+        full = os.path.join(root, *parts[:end])
+        if not os.path.lexists(full):
+            return None
+        if os.path.islink(full):
+            target = os.path.realpath(full)
+            if not _within(real_root, target):
+                return Path(*parts[:end]).as_posix(), target
+    return None
+
+
+def escaping_output(root: Path, outs: Iterable[str]) -> str | None:
+    """Why one of `outs` cannot be written without leaving `root` through a symlink, or None."""
+    for out in outs:
+        found = escaping_link(root, out)
+        if found:
+            link, target = found
+            return (f"output '{out}' leads out of the pipeline's root: {link} is a symlink "
+                    f"to {target}")
+    return None
 
 
 def resolve(stages: Sequence[StageSpec], root: Path, error_at: ErrorAt) -> tuple[StageSpec, ...]:
@@ -57,6 +105,9 @@ def _one(stage: StageSpec, field: str, value: Any, named: Mapping[str, Mapping[s
          root: Path, error_at: ErrorAt) -> str:
     if not isinstance(value, str) or not value:
         raise error_at(stage.name, field, f"'{field}' must name an output (stage.output) or a path")
+    problem = path_problem(value)
+    if problem:
+        raise error_at(stage.name, field, f"'{field}' {problem}")
     head, dot, tail = value.partition(".")
     if dot and "/" not in value and head in named:
         if head == stage.name:

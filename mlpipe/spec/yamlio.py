@@ -3,6 +3,9 @@
 pyyaml silently keeps the last of two equal keys; a pipeline with two stages of the same name
 would lose one without a word. The loader here raises instead, and returns mappings as
 `MarkedDict`, which remembers the (1-based) line and column of the mapping and of each key.
+Before building any value it also refuses documents that no pipeline needs and that would
+exhaust the parser: an alias inside the node it names (a recursive value), aliases that expand
+past MAX_VALUES values ("billion laughs"), and nesting deeper than MAX_DEPTH.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ try:
     _BaseLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - pyyaml built without libyaml
     _BaseLoader = yaml.SafeLoader
+
+MAX_DEPTH = 100
+MAX_VALUES = 100_000
+_TOO_DEEP = f"values nested more than {MAX_DEPTH} levels deep"
 
 
 class MarkedDict(dict):
@@ -43,7 +50,19 @@ class _MarkingLoader(_BaseLoader):  # type: ignore[misc, valid-type]
 
     source: Path
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """pyyaml's, with a value its explicit tag cannot read (`!!int x`) made a YAML error."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError):
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the value cannot be read as {tag}", node.start_mark) from None
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> MarkedDict:
+        if not isinstance(node, yaml.MappingNode):  # `!!map x`, `!!set [a]`
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a mapping, found a {node.id}", node.start_mark)
         self.flatten_mapping(node)
         result = MarkedDict()
         result.line = node.start_mark.line + 1
@@ -71,20 +90,63 @@ _MarkingLoader.add_constructor(
 )
 
 
+def _at(node: yaml.Node, source: Path, problem: str) -> SpecError:
+    mark = node.start_mark
+    return SpecError(f"invalid YAML: {problem}", path=source, line=mark.line + 1,
+                     col=mark.column + 1)
+
+
+def _measure(node: yaml.Node, source: Path, depth: int, seen: dict[int, tuple[int, int]],
+             open_nodes: set[int]) -> tuple[int, int]:
+    """(values, height) of `node` with every alias expanded; SpecError past the limits."""
+    if depth > MAX_DEPTH:
+        raise _at(node, source, _TOO_DEEP)
+    if id(node) in seen:
+        values, height = seen[id(node)]
+    elif id(node) in open_nodes:
+        raise _at(node, source, "an alias refers to a node that contains it")
+    else:
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [item for pair in node.value for item in pair]
+        open_nodes.add(id(node))
+        sizes = [_measure(child, source, depth + 1, seen, open_nodes) for child in children]
+        open_nodes.discard(id(node))
+        values = 1 + sum(size for size, _ in sizes)
+        height = 1 + max((h for _, h in sizes), default=0)
+        seen[id(node)] = values, height
+    if depth + height > MAX_DEPTH:
+        raise _at(node, source, _TOO_DEEP)
+    if values > MAX_VALUES:
+        raise _at(node, source, f"aliases expand to more than {MAX_VALUES} values")
+    return values, height
+
+
 def loads(text: str, source: Path) -> Any:
-    """Parse one YAML document, naming `source` in every error."""
+    """Parse one YAML document, naming `source` (and, always, a line) in every error."""
     loader = _MarkingLoader(text)
     loader.source = source
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _measure(node, source, 0, {}, set())
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         raise SpecError(f"invalid YAML: {problem}", path=source,
-                        line=mark.line + 1 if mark else None,
+                        line=mark.line + 1 if mark else 1,
                         col=mark.column + 1 if mark else None) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise SpecError(f"invalid YAML: unacceptable character #x{exc.character:04x}: "
+                        f"{exc.reason}", path=source, line=line) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", path=source) from None
+        problem = next(iter(str(exc).splitlines()), type(exc).__name__)
+        raise SpecError(f"invalid YAML: {problem}", path=source, line=1) from None
     finally:
         loader.dispose()
 

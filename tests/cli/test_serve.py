@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import socket
@@ -10,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,15 +62,11 @@ def register(root: Path, model: Any, gates_passed: bool = True,
     return version
 
 
-@pytest.fixture(scope="module")
-def server(iris: tuple) -> Iterator[str]:
-    """The serving app on a free port of 127.0.0.1, in a background thread; yields its URL."""
+@contextlib.contextmanager
+def in_thread(app: Any) -> Iterator[str]:
+    """Serve `app` on a free port of 127.0.0.1 in a background thread; yields its URL."""
     import uvicorn
 
-    from mlpipe.serving.app import create_app
-
-    app = create_app(iris[0], META, {"name": "iris", "version": 1, "digest": "d1",
-                                     "lineage": {"commit": "abc"}}, max_body=MAX_BODY)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -78,10 +77,24 @@ def server(iris: tuple) -> Iterator[str]:
     while not srv.started:
         assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
         time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+INFO = {"name": "iris", "version": 1, "digest": "d1", "lineage": {"commit": "abc"}}
+
+
+@pytest.fixture(scope="module")
+def server(iris: tuple) -> Iterator[str]:
+    """The serving app, without a token; yields its URL."""
+    from mlpipe.serving.app import create_app
+
+    with in_thread(create_app(iris[0], META, INFO, max_body=MAX_BODY)) as url:
+        yield url
 
 
 def call(url: str, body: bytes | None = None, method: str | None = None) -> tuple[int, Any]:
@@ -152,6 +165,7 @@ def test_invocations_accepts_mlflow_formats(server: str, iris: tuple) -> None:
     ("/invocations", b'{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}', 400,
      "row 0 must be a list of 1 values"),
     ("/invocations", b"[1]", 400, "must be a JSON object with one of dataframe_split"),
+    ("/predict", b"[" * 2000 + b"]" * 2000, 400, "nested too deeply"),
 ])
 def test_bad_requests_get_a_named_4xx(server: str, path: str, body: bytes, status: int,
                                       error: str) -> None:
@@ -197,27 +211,40 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_mlpipe_serve_over_http(project: Path, iris: tuple) -> None:
-    model, second, _ = iris
-    register(project, model)
-    v2 = register(project, second, alias=None)
-    write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
+@contextlib.contextmanager
+def mlpipe_serve(project: Path, host: str, *args: str, env: dict[str, str] | None = None
+                 ) -> Iterator[tuple[str, int, Path]]:
+    """`mlpipe serve iris ARGS` in a subprocess; yields (URL on `host`, port, output log)."""
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "mlpipe", "serve", "iris", "--port",
-                             str(port), "--max-body", "100"], cwd=project, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = project.parent / f"serve-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mlpipe", "serve", "iris", "--port",
+                                 str(port), *args], cwd=project, stdout=out,
+                                stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    url = f"http://{host}:{port}"
     try:
-        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert proc.poll() is None, log.read_text()
             try:
                 call(url + "/health")
                 break
             except OSError:
                 assert time.monotonic() < deadline, "mlpipe serve did not start"
                 time.sleep(0.1)
+        yield url, port, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_mlpipe_serve_over_http(project: Path, iris: tuple) -> None:
+    model, second, _ = iris
+    register(project, model)
+    v2 = register(project, second, alias=None)
+    write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
+    with mlpipe_serve(project, "127.0.0.1", "--max-body", "100") as (url, _, _):
         meta = call(url + "/metadata")[1]
         assert (meta["version"], meta["digest"]) == (2, v2.digest)  # bare name: latest
         status, body = post(url + "/predict", [ROW])
@@ -226,9 +253,6 @@ def test_mlpipe_serve_over_http(project: Path, iris: tuple) -> None:
         expected = second.predict_proba(pd.DataFrame([ROW]))[0].tolist()
         assert list(body["probabilities"][0].values()) == pytest.approx(expected)
         assert call(url + "/predict", b"[" + b" " * 200 + b"]", method="POST")[0] == 413
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_serve_refuses_failed_gates_and_unknown_models(project: Path, mlpipe: Invoke,
@@ -306,3 +330,157 @@ def test_deploy_status_reports_an_unresolvable_reference(project: Path, mlpipe: 
     assert result.exit_code == EXIT_STALE
     assert "declared at work tree" in result.stdout
     assert "unknown alias 'staging'" in result.stdout
+
+
+TOKEN = "s3cret-Token_42"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def secured(iris: tuple) -> Iterator[str]:
+    """The serving app behind the bearer token TOKEN; yields its URL."""
+    from mlpipe.serving.app import create_app
+
+    with in_thread(create_app(iris[0], META, INFO, max_body=MAX_BODY, token=TOKEN)) as url:
+        yield url
+
+
+def exchange(url: str, method: str = "GET", body: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    """(status, lower-cased headers, decoded JSON body) of one request over http.client."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request(method, parts.path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        answer = json.loads(resp.read())
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, answer
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/metadata", None),
+    ("/predict", json.dumps([ROW]).encode()),
+    ("/invocations", json.dumps({"dataframe_records": [ROW]}).encode()),
+])
+def test_token_guards_every_endpoint_but_health(secured: str, path: str,
+                                                body: bytes | None) -> None:
+    method = "GET" if body is None else "POST"
+    assert exchange(secured + path, method, body, AUTH)[0] == 200
+    assert exchange(secured + path, method, body, {"Authorization": f"bearer {TOKEN}"})[0] == 200
+    refused = [({}, "missing Authorization header"),
+               ({"Authorization": "Bearer wrong"}, "wrong bearer token"),
+               ({"Authorization": f"Bearer {TOKEN}x"}, "wrong bearer token"),
+               ({"Authorization": f"Bearer {TOKEN[:-1]}"}, "wrong bearer token"),
+               ({"Authorization": f"Basic {TOKEN}"}, "wrong bearer token"),
+               ({"Authorization": TOKEN}, "wrong bearer token"),
+               ({"Authorization": "Bearer \u00e9t\u00e9"}, "wrong bearer token")]
+    for headers, problem in refused:
+        encoded = {k: v.encode("utf-8").decode("latin-1") for k, v in headers.items()}
+        status, got, answer = exchange(secured + path, method, body, encoded)
+        assert (status, got["www-authenticate"]) == (401, "Bearer"), headers
+        assert problem in answer["error"] and TOKEN not in answer["error"]
+    assert exchange(secured + "/health") == (200, exchange(secured + "/health")[1],
+                                             {"status": "ok"})
+
+
+def declare_body(url: str, length: int, headers: dict[str, str] | None = None
+                 ) -> tuple[int, Any]:
+    """POST /predict declaring a `length`-byte body but sending none: (status, JSON answer).
+
+    An answer proves the server decided without waiting for the body (else: a timeout).
+    """
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.putrequest("POST", "/predict")
+        conn.putheader("Content-Length", str(length))
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_token_is_checked_before_the_body_is_read(secured: str) -> None:
+    status, answer = declare_body(secured, 10)
+    assert status == 401 and "missing Authorization header" in answer["error"]
+    status, answer = declare_body(secured, 1000 * MAX_BODY, AUTH)
+    assert status == 413 and "larger than the limit" in answer["error"]
+
+
+def test_body_limit_holds_without_a_content_length(server: str) -> None:
+    chunks = iter([b"[" + b" " * 1000] * (MAX_BODY // 1000 + 2))
+    parts = urllib.parse.urlsplit(server)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("POST", "/predict", body=chunks, encode_chunked=True)
+        resp = conn.getresponse()
+        assert resp.status == 413 and resp.getheader("content-length") is not None
+        assert f"larger than the limit of {MAX_BODY}" in json.loads(resp.read())["error"]
+    finally:
+        conn.close()
+
+
+def test_a_declared_oversized_body_is_refused_before_it_is_sent(server: str) -> None:
+    status, answer = declare_body(server, 1000 * MAX_BODY)
+    assert status == 413 and "larger than the limit" in answer["error"]
+
+
+def _refused(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_serve_binds_loopback_and_takes_the_token_from_the_environment(
+        project: Path, iris: tuple) -> None:
+    register(project, iris[0])
+    write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
+    with mlpipe_serve(project, "127.0.0.1", env={"MLPIPE_SERVE_TOKEN": TOKEN}) as (url, port,
+                                                                                   log):
+        assert _refused("127.0.0.2", port)  # another loopback address: not listened on
+        assert exchange(url + "/predict", "POST", json.dumps([ROW]).encode())[0] == 401
+        assert exchange(url + "/predict", "POST", json.dumps([ROW]).encode(), AUTH)[0] == 200
+        assert exchange(url + "/metadata")[0] == 401
+    output = log.read_text()
+    assert "on http://127.0.0.1:" in output and "bearer token required" in output
+    assert "POST /predict" in output and TOKEN not in output
+
+
+def test_serve_passes_host_and_the_token_option_to_the_server(
+        project: Path, mlpipe: Invoke, iris: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[tuple[Any, str, int]] = []
+    monkeypatch.setattr("mlpipe.serving.app.run_server",
+                        lambda app, host, port: started.append((app, host, port)))
+    monkeypatch.setenv("MLPIPE_SERVE_TOKEN", "other")  # the option wins over the variable
+    register(project, iris[0])
+    write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
+    result = mlpipe("serve", "iris", "--host", "0.0.0.0", "--port", "9000", "--token", TOKEN)
+    assert result.exit_code == 0 and TOKEN not in result.output + result.stderr
+    [(app, host, port)] = started
+    assert (host, port) == ("0.0.0.0", 9000)
+    with in_thread(app) as url:
+        assert exchange(url + "/metadata", headers=AUTH)[0] == 200
+        assert exchange(url + "/metadata", headers={"Authorization": "Bearer other"})[0] == 401
+
+
+def test_serve_refuses_an_empty_token(project: Path, mlpipe: Invoke, iris: tuple,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mlpipe.serving.app.run_server", lambda *args: None)
+    register(project, iris[0])
+    write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
+    result = mlpipe("serve", "iris", "--token", " ")
+    assert result.exit_code == 2 and "the serving token is empty" in result.stderr
+
+
+def test_the_cli_and_the_app_name_the_same_token_variable() -> None:
+    from mlpipe.cli import serve as cli_serve
+    from mlpipe.serving import app as serving_app
+
+    assert cli_serve.TOKEN_ENV == serving_app.TOKEN_ENV == "MLPIPE_SERVE_TOKEN"

@@ -243,7 +243,7 @@ def test_task_is_inferred_or_declared(project: Path, mlpipe: Invoke) -> None:
     ({"d.csv": "a,b,label\n"}, "path: d.csv", "d.csv: no rows"),
     ({"d.csv": "a;b;label\n1;2;x\n3;4;y\n"}, "path: d.csv",
      "d.csv: no target column 'label' (columns: a;b;label); the file looks ';'-delimited: "
-     "set read_options: {sep: ';'}"),
+     "set delimiter: ';'"),
     ({"d.csv": "a,b\n1,2\n"}, "path: d.csv", "d.csv: no target column 'label' (columns: a, b)"),
     ({"d.csv": "a,label\n1,x\n"}, "path: d.csv\n    columns: [a, label, zz]",
      "d.csv: no column 'zz' (columns: a, label)"),
@@ -251,7 +251,7 @@ def test_task_is_inferred_or_declared(project: Path, mlpipe: Invoke) -> None:
     ({"d.csv": "a,label\n1,x\n2,\n"}, "path: d.csv", "d.csv: target column 'label' has 1 "
                                                      "missing values"),
     ({"d.csv": "a,label\nq,x\n"}, "path: d.csv\n    dtypes: {a: int64}",
-     "d.csv: cannot read as csv: invalid literal for int()"),
+     "d.csv: line 2, column 'a': 'q' is not a number (dtypes: a: int64)"),
     ({"d.csv": "t,label\n1,x\n2,y\n"}, "path: d.csv\n    time_column: day",
      "d.csv: no time column 'day'"),
 ])
@@ -312,7 +312,7 @@ def test_kinds_load_and_report_versions_without_importing_heavy_libraries() -> N
     out = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True,
                                     text=True, check=True).stdout)
     assert out["heavy"] == []
-    assert out["versions"]["ingest"]["kind"] == "ingest/2"
+    assert out["versions"]["ingest"]["kind"] == "ingest/3"
     assert {"pandas", "pyarrow", "scikit-learn", "sqlalchemy", "python"} <= set(
         out["versions"]["ingest"])
     assert {"pandas", "scipy", "pyyaml"} <= set(out["versions"]["validate"])

@@ -45,6 +45,7 @@ EXCLUDED_CHANGES: dict[str, dict[str, Any]] = {
     "needs": {"needs": ("prepare",), "raw": with_raw("needs", ["prepare"])},
     "frozen": {"frozen": True, "raw": with_raw("frozen", True)},
     "always_run": {"always_run": True, "raw": with_raw("always_run", True)},
+    "timeout": {"timeout": 5.0, "raw": with_raw("timeout", 5)},
 }
 
 

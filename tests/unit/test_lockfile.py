@@ -132,3 +132,20 @@ class TestUnreadable:
         path.mkdir()
         with pytest.raises(LockFileError, match=r"mlpipe\.lock: unreadable lock file"):
             lockfile.read(path)
+
+
+def test_the_writer_rewrites_changed_entries_and_matches_dumps(tmp_path: Path) -> None:
+    path = tmp_path / "mlpipe.lock"
+    writer = lockfile.LockWriter(path)
+    entries = {f"s{i}": LockEntry(kind="command", key=f"k{i}", definition="d",
+                                  cmd=f"echo {i} > 'out/{i}'\nsecond line",
+                                  params={"p": {"b": [1, 2], "a": "x: y"}},
+                                  deps={f"in/{i}": "h"}, outs={f"out/{i}": "o"})
+               for i in range(3)}
+    writer.write(entries)
+    entries["s1"] = LockEntry(kind="command", key="changed", definition="d")
+    writer.write(entries)
+    assert path.read_text() == lockfile.dumps(entries)
+    assert lockfile.read(path) == entries
+    writer.write({})
+    assert lockfile.read(path) == {}

@@ -66,7 +66,7 @@ class TestFileErrors:
         pytest.param("stages:\n  a:\n    kind: command\n    cmd: echo\n    cmd: echo 2\n",
                      r"mlpipe\.yaml:5:5: duplicate key 'cmd' \(first defined on line 4\)$",
                      id="duplicate-field"),
-        pytest.param("- a\n- b\n", r"mlpipe\.yaml: the pipeline file must be a mapping",
+        pytest.param("- a\n- b\n", r"mlpipe\.yaml:1: the pipeline file must be a mapping",
                      id="not-a-mapping"),
         pytest.param("name: x\n", r"mlpipe\.yaml:1:1: 'stages' must be a mapping",
                      id="no-stages"),
@@ -178,14 +178,16 @@ class TestParamErrors:
 
     def test_missing_params_file_names_that_file(self, tmp_path: Path) -> None:
         text = "params_file: params.yaml\nstages:\n  a:\n    kind: command\n    cmd: echo\n"
-        with pytest.raises(SpecError, match=r"params\.yaml: file not found$") as info:
+        with pytest.raises(SpecError, match=r"mlpipe\.yaml:1:1: params file 'params\.yaml': "
+                                            r"file not found$") as info:
             load_text(tmp_path, text)
-        assert info.value.path == tmp_path / "params.yaml"
+        assert info.value.path == tmp_path / "mlpipe.yaml"
 
     def test_params_file_must_be_a_mapping(self, tmp_path: Path) -> None:
         write(tmp_path / "params.yaml", "- 1\n- 2\n")
         text = "params_file: params.yaml\nstages:\n  a:\n    kind: command\n    cmd: echo\n"
-        with pytest.raises(SpecError, match=r"params\.yaml: a params file must be a mapping"):
+        with pytest.raises(SpecError, match=r"mlpipe\.yaml:1:1: params file 'params\.yaml' "
+                                            r"must hold a mapping"):
             load_text(tmp_path, text)
 
     def test_params_file_errors_name_its_own_line(self, tmp_path: Path) -> None:

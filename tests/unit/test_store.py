@@ -152,12 +152,14 @@ class TestDirectories:
         assert not store.path_of(digest).exists()
         assert not (work / "out").exists()
 
-    def test_has_drops_a_corrupt_manifest(self, store: ObjectStore, work: Path) -> None:
+    def test_has_leaves_a_corrupt_manifest_for_restore_to_report(self, store: ObjectStore,
+                                                                 work: Path) -> None:
         digest, _ = put_tree(store, work)
         overwrite(store.path_of(digest), b"[]")
-        assert not store.has(digest)
-        with pytest.raises(MissingObject):
+        assert store.has(digest)  # like a damaged file: present until restore checks it
+        with pytest.raises(CacheCorrupt, match="manifest does not match its hash"):
             store.restore(digest, work / "out")
+        assert not store.has(digest)
 
     def test_a_missing_file_object(self, store: ObjectStore, work: Path) -> None:
         digest, manifest = put_tree(store, work)
