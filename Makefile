@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO ?= examples/pipelines/iris
 FORECAST := examples/pipelines/forecast
 
-.PHONY: demo demo-forecast test lint install clean
+.PHONY: demo demo-forecast test lint install bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,23 @@ demo-forecast: $(STAMP)
 	cd $(FORECAST) && $(CURDIR)/$(BIN)/mlpipe run -S train.alpha=5
 	cd $(FORECAST) && $(CURDIR)/$(BIN)/mlpipe run
 	cd $(FORECAST) && cat out/metrics.json
+
+# The benchmark against DVC: its own venv (mlpipe and DVC from PyPI), then benchmarks/bench.py.
+# BENCH_ARGS: --quick (about 5 min), --large (adds a 1 GB cold run), --reps N.
+BENCH_VENV ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet . 'dvc>=3.50'
+	rm -f $(BENCH_VENV)/.installed-*
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
+	$(BENCH_VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,22 +15,36 @@ def _temp_beside(path: Path, suffix: str = ".tmp") -> Path:
     return Path(name)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`."""
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it over `path`.
+
+    `durable` fsyncs before the rename, so the new content survives a power cut too. Cache
+    entries skip it: each is checked when read, and a bad one is only a cache miss.
+    """
     tmp = _temp_beside(path)
     try:
         with tmp.open("wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), durable)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's content to disk (after non-durable atomic writes of it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_copy(src: Path, dest: Path) -> Path:

@@ -20,14 +20,14 @@ def to_mermaid(graph: StageGraph) -> str:
     ids = {stage.name: f"s{i}" for i, stage in enumerate(graph.order())}
     lines = ["flowchart TD"]
     lines += [f'    {ids[s.name]}["{s.name}"]' for s in graph.order()]
-    lines += [f"    {ids[a]} --> {ids[b]}" for a, b in sorted(graph.dag.edges)]
+    lines += [f"    {ids[a]} --> {ids[b]}" for a, b in graph.edges]
     return "\n".join(lines)
 
 
 def to_dot(graph: StageGraph) -> str:
     lines = ["digraph mlpipe {", "    rankdir=LR;"]
     lines += [f'    "{s.name}";' for s in graph.order()]
-    lines += [f'    "{a}" -> "{b}";' for a, b in sorted(graph.dag.edges)]
+    lines += [f'    "{a}" -> "{b}";' for a, b in graph.edges]
     return "\n".join([*lines, "}"])
 
 
@@ -35,7 +35,7 @@ def to_json(graph: StageGraph) -> str:
     return json.dumps({
         "stages": [{"name": s.name, "kind": s.kind, "deps": list(s.deps), "outs": list(s.outs),
                     "upstream": graph.upstream(s.name)} for s in graph.order()],
-        "edges": [list(edge) for edge in sorted(graph.dag.edges)],
+        "edges": [list(edge) for edge in graph.edges],
     }, indent=2)
 
 
@@ -52,13 +52,13 @@ def to_tree(graph: StageGraph) -> str:
         if seen:
             return
         shown.add(name)
-        children = sorted(graph.dag.successors(name), key=graph.spec.names.index)
+        children = graph.downstream(name)
         inner = prefix if top else prefix + ("    " if last else "│   ")
         for i, child in enumerate(children):
             walk(child, inner, i == len(children) - 1, False)
 
     for stage in graph.order():
-        if graph.dag.in_degree(stage.name) == 0:
+        if not graph.parents[stage.name]:
             walk(stage.name, "", True, True)
     return "\n".join(lines)
 

@@ -1,23 +1,24 @@
 """Turning events, reports and plans into terminal text, plain lines or JSON.
 
 Live mode (a rich table redrawn as stages progress) is used on a terminal; plain mode, one
-line per event, when stdout is not a terminal or NO_COLOR or CI is set.
+line per event, when stdout is not a terminal or NO_COLOR or CI is set. Plain mode writes
+through `Lines` and never imports rich, which keeps a no-op run in a pipe or a hook fast.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from mlpipe.execute.events import Event, Notice, RunStarted, StageFinished, StageStarted, Status
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from mlpipe.api import RunReport
     from mlpipe.planner import Plan
 
@@ -25,17 +26,57 @@ _STYLE = {"waiting": "dim", "running": "yellow", "restoring": "cyan", "cached": 
           "restored": "cyan", "ran": "bold green", "failed": "bold red", "skipped": "magenta"}
 
 
+class Out(Protocol):
+    """What the renderers print through: a rich Console, or `Lines`."""
+
+    def print(self, text: str, *, style: str | None = None, markup: bool = True) -> None: ...
+
+
+class Lines:
+    """Plain text lines on a stream; styles are dropped."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def print(self, text: str, *, style: str | None = None, markup: bool = True) -> None:
+        self.stream.write(f"{text}\n")
+        self.stream.flush()
+
+
+def _plain_env() -> bool:
+    return "NO_COLOR" in os.environ or os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
 def plain_wanted(console: Console) -> bool:
-    return (not console.is_terminal or "NO_COLOR" in os.environ
-            or os.environ.get("CI", "").lower() in {"1", "true", "yes"})
+    return not console.is_terminal or _plain_env()
+
+
+def _plain_stream(stream: TextIO) -> bool:
+    if "FORCE_COLOR" in os.environ and not _plain_env():
+        return False
+    return not stream.isatty() or _plain_env()
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout_out() -> Out:
+    """Where run and status print: `Lines` in a pipe, log or CI; a rich Console on a terminal."""
+    return Lines(sys.stdout) if _plain_stream(sys.stdout) else stdout_console()
+
+
+def stderr_out() -> Out:
+    """Like `stdout_out`, for stderr."""
+    return Lines(sys.stderr) if _plain_stream(sys.stderr) else stderr_console()
 
 
 def _tail(text: str) -> str:
@@ -45,7 +86,7 @@ def _tail(text: str) -> str:
 class PlainRenderer:
     """One line per event, for logs and pipes."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Out) -> None:
         self.console = console
 
     def __call__(self, event: Event) -> None:
@@ -103,6 +144,9 @@ class LiveRenderer:
         self.live.refresh()
 
     def _table(self) -> Table:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(box=None, show_header=False, pad_edge=False)
         for name, row in self.rows.items():
             took = row["took"]
@@ -145,7 +189,7 @@ def plan_json(plan: Plan) -> str:
     }, indent=2)
 
 
-def plan_text(plan: Plan, console: Console) -> None:
+def plan_text(plan: Plan, console: Out) -> None:
     if not plan.stale:
         console.print("Everything is up to date.", style="green")
         return
@@ -155,12 +199,14 @@ def plan_text(plan: Plan, console: Console) -> None:
         if action == "up_to_date":
             console.print(f"{decision.stage}: up to date", style="dim", markup=False)
             continue
-        console.print(Text.assemble((decision.stage, "bold"), ": ",
-                                    (words[action], _STYLE["running"])))
+        console.print(f"{decision.stage}: {words[action]}", style=_STYLE["running"],
+                      markup=False)
         for reason in decision.reasons:
             console.print(f"    {reason}", markup=False)
 
 
-def progress_renderer(console: Console) -> PlainRenderer | LiveRenderer:
+def progress_renderer(console: Out) -> PlainRenderer | LiveRenderer:
     """Live table on a terminal, plain lines otherwise."""
-    return PlainRenderer(console) if plain_wanted(console) else LiveRenderer(console)
+    if isinstance(console, Lines) or plain_wanted(console):  # type: ignore[arg-type]
+        return PlainRenderer(console)
+    return LiveRenderer(console)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ def reproduce(
     from mlpipe.reproduce import reproduce as rebuild
 
     result = rebuild(file, rev, force=not use_cache, jobs=jobs,
-                     on_event=render.PlainRenderer(render.stderr_console()))
+                     on_event=render.PlainRenderer(render.stderr_out()))
     if as_json:
         typer.echo(json.dumps({
             "rev": result.rev, "commit": result.commit, "ok": result.ok,

@@ -35,7 +35,7 @@ def run(
     from mlpipe.workspace import Workspace
 
     selection = api.Selection(tuple(targets or ()), downstream, no_deps)
-    console = render.stdout_console()
+    console = render.stdout_out()
     if dry_run:
         plan = api.status(file, selection, tuple(overrides or ()), force=force)
         if as_json:
@@ -46,7 +46,7 @@ def run(
     policy = FailurePolicy.KEEP_GOING if keep_going else FailurePolicy.FAIL_FAST
     options = api.RunOptions(selection=selection, force=force, jobs=jobs, policy=policy,
                              overrides=tuple(overrides or ()))
-    progress = (render.PlainRenderer(render.stderr_console()) if as_json
+    progress = (render.PlainRenderer(render.stderr_out()) if as_json
                 else render.progress_renderer(console))
     if github.enabled():
         progress = github.GroupRenderer(progress, Workspace.for_file(file).logs_dir)

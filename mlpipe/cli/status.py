@@ -29,7 +29,7 @@ def status(
     from mlpipe import api
     from mlpipe.cli import render
 
-    err = render.stderr_console()
+    err = render.stderr_out()
     if rev is not None:
         if targets or downstream or no_deps or overrides:
             raise UsageError("--rev takes no targets, --downstream, --no-deps or -S")
@@ -42,7 +42,7 @@ def status(
     if as_json:
         typer.echo(render.plan_json(plan))
     else:
-        render.plan_text(plan, render.stdout_console())
+        render.plan_text(plan, render.stdout_out())
     from mlpipe.cli import github
 
     if github.enabled() and rev is None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mlpipe import gitinfo, kinds, lockfile
 from mlpipe.execute.events import Event, Notice
+from mlpipe.fsutil import fsync_file
 from mlpipe.hasher import PathHasher
 from mlpipe.history import History
 from mlpipe.lockfile import LockEntry
@@ -50,6 +51,8 @@ class Session:
         self.runcache = RunCache(ws.runs_dir, self.warn)
         self.history = History(ws.history_db)
         self.lock = lockfile.read(ws.lock_file)
+        self._lock_writer = lockfile.LockWriter(ws.lock_file)
+        self._lock_written = False
 
     def warn(self, message: str) -> None:
         self.on_event(Notice(message))
@@ -79,7 +82,11 @@ class Session:
                             self.lock.get(stage.name), self.run_hit, self.store.has_all)
 
     def write_lock(self) -> None:
-        lockfile.write(self.workspace.lock_file, self.lock)
+        """Rewrite the lock file (atomically); `close` makes the last one durable."""
+        self._lock_writer.write(self.lock, durable=False)
+        self._lock_written = True
 
     def close(self) -> None:
         self.state.close()
+        if self._lock_written:
+            fsync_file(self.workspace.lock_file)

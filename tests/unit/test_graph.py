@@ -33,7 +33,7 @@ def build(*stages: StageSpec, exists: Callable[[str], bool] = always) -> graph.S
 
 
 def edges(g: graph.StageGraph) -> set[tuple[str, str]]:
-    return set(g.dag.edges)
+    return set(g.edges)
 
 
 def names(stages: Sequence[StageSpec]) -> list[str]:
@@ -215,3 +215,19 @@ class TestOrder:
         )
         order = names(g.order())
         assert order == ["source", "right", "left", "join"]
+
+
+class TestInterop:
+    def test_a_cycle_is_named_from_its_first_stage_in_the_file(self) -> None:
+        with pytest.raises(CycleError, match=r"stage 'b': dependency cycle: b -> c -> d -> b$"):
+            build(stage("a", outs=["a.txt"]), stage("b", deps=["d.txt"], outs=["b.txt"]),
+                  stage("c", deps=["b.txt"], outs=["c.txt"]),
+                  stage("d", deps=["c.txt"], outs=["d.txt"]))
+
+    def test_to_networkx_is_the_same_selection(self) -> None:
+        g = build(stage("a", outs=["a.txt"]), stage("b", deps=["a.txt"], outs=["b.txt"]),
+                  stage("c", deps=["a.txt"]), stage("d", deps=["b.txt"])).select(["d"])
+        dag = g.to_networkx()
+        assert list(dag.nodes) == ["a", "b", "d"]
+        assert set(dag.edges) == {("a", "b"), ("b", "d")} == edges(g)
+        assert g.downstream("a") == ["b"]
