@@ -124,7 +124,11 @@ def main() -> int:
 
     def step(label: str, run: Callable[[], list[sc.Row]]) -> None:
         print(f"{label} ...", flush=True)
-        rows.extend(run())
+        added = run()
+        rows.extend(added)
+        for row in added:
+            print(f"    {row.what}: mlpipe {row.mlpipe.median:.3f} s"
+                  + (f", dvc {row.dvc.median:.3f} s" if row.dvc else ""), flush=True)
 
     four = sc.Four(work, data)
     step("1 cold run", lambda: sc.cold_run(four, 2 if args.quick else 3))
@@ -137,7 +141,8 @@ def main() -> int:
     step("6 chains", lambda: sc.chain(work, 100, 1 if args.quick else 3, True)
          + sc.chain(work, 500, 1, not args.quick))
     step("7 fan", lambda: sc.fan(work, 1 if args.quick else 2))
-    step("8 start-up", lambda: sc.startup(four, ROOT / "examples/pipelines/iris", reps * 2))
+    step("8 start-up", lambda: sc.startup(four, ROOT / "examples/pipelines/iris/mlpipe.yaml",
+                                          reps * 2))
     if args.large:
         big = work / "data-1gb.csv"
         if not big.exists():

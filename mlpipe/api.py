@@ -13,8 +13,7 @@ from pathlib import Path
 
 from mlpipe import graph as graphlib
 from mlpipe import runlock
-from mlpipe.execute.events import Event, RunStarted, StageFinished, Status
-from mlpipe.execute.executor import FailurePolicy, Scheduler, local_executor
+from mlpipe.execute.events import Event, FailurePolicy, RunStarted, StageFinished, Status
 from mlpipe.execute.session import Session
 from mlpipe.planner import Plan, PlanInputs, plan
 from mlpipe.spec.model import PipelineSpec
@@ -135,6 +134,8 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
 def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
         on_event: Callable[[Event], None] = lambda _: None) -> RunReport:
     """Bring the selected stages up to date; holds the pipeline's run lock meanwhile."""
+    from mlpipe.execute.executor import Scheduler, local_executor  # status does not need it
+
     loaded = load(path, options.overrides, options.shared_state)
     graph = _select(loaded, options.selection)
     order = graph.order()

@@ -31,7 +31,7 @@ def run(
     """
     from mlpipe import api
     from mlpipe.cli import github, render
-    from mlpipe.execute.executor import FailurePolicy
+    from mlpipe.execute.events import FailurePolicy
     from mlpipe.workspace import Workspace
 
     selection = api.Selection(tuple(targets or ()), downstream, no_deps)

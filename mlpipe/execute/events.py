@@ -70,3 +70,10 @@ class Notice:
 
 
 Event = RunStarted | StageStarted | StageFinished | Notice
+
+
+class FailurePolicy(Enum):
+    """What happens to the rest of a run when a stage fails."""
+
+    FAIL_FAST = "fail_fast"
+    KEEP_GOING = "keep_going"

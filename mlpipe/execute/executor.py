@@ -12,25 +12,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 from mlpipe.errors import CacheCorrupt, StageFailed
 from mlpipe.execute import deadline, record
-from mlpipe.execute.events import Event, StageFinished, StageStarted, Status
+from mlpipe.execute.events import Event, FailurePolicy, StageFinished, StageStarted, Status
 from mlpipe.execute.session import Session
 from mlpipe.execute.task import StageTask, TaskOutcome
 from mlpipe.planner import Action, decide
 from mlpipe.spec.model import StageSpec
 from mlpipe.spec.refs import escaping_output
 from mlpipe.store import MissingObject
-
-
-class FailurePolicy(Enum):
-    """What happens to the rest of a run when a stage fails."""
-
-    FAIL_FAST = "fail_fast"
-    KEEP_GOING = "keep_going"
 
 
 class Executor(ABC):
