@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlpipe.spec.settings import ExecutorSpec, RemoteSpec
+
 
 @dataclass(frozen=True, eq=False)
 class StageSpec:
@@ -62,12 +64,16 @@ class PipelineSpec:
         name: The pipeline's name (the file's directory name when not given).
         params: All params after merging `params_file` and `-S` overrides.
         stages: Stages in file order.
+        remote: The shared cache the file names (`remote:`), if any.
+        executor: What runs the stages (`executor:`; local by default).
     """
 
     path: Path
     name: str
     params: Mapping[str, Any]
     stages: tuple[StageSpec, ...]
+    remote: RemoteSpec | None = None
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
 
     @property
     def root(self) -> Path:

@@ -13,11 +13,12 @@ from mlpipe import kinds
 from mlpipe.errors import SpecError, did_you_mean
 from mlpipe.kinds.base import ConfigProblem, StageKind
 from mlpipe.spec import params as paramlib
-from mlpipe.spec import refs
+from mlpipe.spec import refs, settings
 from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.spec.yamlio import MarkedDict, load_file
 
-TOP_LEVEL_FIELDS = ("name", "description", "params", "params_file", "stages")
+TOP_LEVEL_FIELDS = ("name", "description", "params", "params_file", "remote", "executor",
+                    "stages")
 # Fields every stage may have, whatever its kind.
 COMMON_FIELDS = ("kind", "desc", "deps", "outs", "metrics", "params", "needs", "frozen",
                  "always_run", "timeout")
@@ -71,7 +72,9 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     stages = refs.resolve(stages, path.parent, lambda stage, key, problem: _Located(
         path, stages_raw[stage], stage).error(problem, key))
     name = raw.get("name") or path.parent.name
-    return PipelineSpec(path=path, name=str(name), params=params, stages=stages)
+    return PipelineSpec(path=path, name=str(name), params=params, stages=stages,
+                        remote=settings.parse_remote(raw.get("remote"), top.error),
+                        executor=settings.parse_executor(raw.get("executor"), top.error))
 
 
 def _with_text_keys(path: Path, mapping: MarkedDict) -> MarkedDict:
