@@ -50,8 +50,10 @@ class StageFacts:
         key: The stage key now; None while a dep is missing or pending.
         deps: Dep path -> hash, None (missing) or Pending.
         outs: Out path -> hash, or None (missing).
-        run_hit: The run-cache entry for `key`, when its objects are all in the store.
-        lock_outs_stored: Whether the store holds the outs the lock file records.
+        run_hit: The run-cache entry for `key`, when its objects are all in the store (looked
+            up only when `key` is not the lock file's).
+        lock_outs_stored: Whether the store holds the outs the lock file records (looked up
+            only when the key is current and the files on disk differ from them).
     """
 
     definition: str
@@ -105,14 +107,20 @@ def gather_facts(stage: StageSpec, deps: Mapping[str, Observed], outs: Mapping[s
                  versions: Mapping[str, str], lock: LockEntry | None,
                  run_hit: Callable[[str], RunEntry | None],
                  stored: Callable[[Mapping[str, str]], bool]) -> StageFacts:
-    """Combine observed hashes with the key and cache lookups they imply."""
+    """Combine observed hashes with the key and the cache lookups `decide` will need.
+
+    A stage whose key is the one the lock file records needs no run-cache lookup, and its
+    recorded outputs are looked up in the store only when the files differ from them; so a
+    no-op status reads nothing but the hashes.
+    """
     known = all(isinstance(deps.get(d), str) for d in stage.deps)
     key = stage_key(stage, versions, deps) if known else None  # type: ignore[arg-type]
-    hit = run_hit(key) if key is not None and can_cache(stage) else None
-    return StageFacts(
-        definition=template_hash(stage), key=key, deps=deps, outs=outs, run_hit=hit,
-        lock_outs_stored=bool(lock and lock.outs and stored(lock.outs)),
-    )
+    current = lock is not None and key is not None and key == lock.key
+    hit = run_hit(key) if key is not None and not current and can_cache(stage) else None
+    stored_ok = bool(current and lock and lock.outs and dict(outs) != dict(lock.outs)
+                     and stored(lock.outs))
+    return StageFacts(definition=template_hash(stage), key=key, deps=deps, outs=outs,
+                      run_hit=hit, lock_outs_stored=stored_ok)
 
 
 def _show(value: Any) -> str:

@@ -12,6 +12,7 @@ clears or restores a stage's outputs, since an earlier stage may have made the l
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -53,16 +54,18 @@ def escaping_link(root: Path, rel: str) -> tuple[str, str] | None:
 
     `rel` is a normalized path relative to `root`; None when following it stays inside.
     """
-    real_root = os.path.realpath(root)
-    parts = Path(rel).parts
-    for end in range(1, len(parts) + 1):
-        full = os.path.join(root, *parts[:end])
-        if not os.path.lexists(full):
+    parts = rel.split("/")
+    full = str(root)
+    for end, part in enumerate(parts, 1):
+        full = os.path.join(full, part)
+        try:
+            mode = os.lstat(full).st_mode
+        except OSError:  # not there (or not reachable): nothing to follow
             return None
-        if os.path.islink(full):
+        if stat.S_ISLNK(mode):
             target = os.path.realpath(full)
-            if not _within(real_root, target):
-                return Path(*parts[:end]).as_posix(), target
+            if not _within(os.path.realpath(root), target):
+                return "/".join(parts[:end]), target
     return None
 
 

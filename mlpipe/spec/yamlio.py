@@ -124,6 +124,25 @@ def _measure(node: yaml.Node, source: Path, depth: int, seen: dict[int, tuple[in
     return values, height
 
 
+def _check_tree(root: yaml.Node, source: Path) -> None:
+    """The limits of `_measure` for a document without aliases, where no node repeats."""
+    stack = [(root, 0)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth >= MAX_DEPTH:
+            raise _at(node, source, _TOO_DEEP)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+    if count > MAX_VALUES:
+        raise _at(root, source, f"the document has more than {MAX_VALUES} values")
+
+
 def loads(text: str, source: Path) -> Any:
     """Parse one YAML document, naming `source` (and, always, a line) in every error."""
     loader = _MarkingLoader(text)
@@ -132,7 +151,10 @@ def loads(text: str, source: Path) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        _measure(node, source, 0, {}, set())
+        if "*" in text:  # an alias may repeat a node: measure it expanded
+            _measure(node, source, 0, {}, set())
+        else:
+            _check_tree(node, source)
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -245,6 +245,29 @@ class TestGatherFacts:
         assert empty.lock_outs_stored is False and len(seen) == 1
 
 
+    def test_a_current_stage_with_its_recorded_outputs_looks_nothing_up(self) -> None:
+        def never(_: object) -> None:
+            raise AssertionError("a cache was consulted for a stage that is up to date")
+
+        stage = make_stage()
+        facts = gather_facts(stage, DEPS, OUTS, VERSIONS, locked(stage), never, never)
+        assert decide(stage, facts, locked(stage)).action is Action.UP_TO_DATE
+
+    def test_a_stale_stage_asks_the_run_cache_and_not_the_store(self) -> None:
+        asked: list[str] = []
+
+        def run_hit(key: str) -> RunEntry | None:
+            asked.append(key)
+            return None
+
+        def never(_: object) -> None:
+            raise AssertionError("the store was asked about outputs that cannot be restored")
+
+        stage = make_stage()
+        facts = gather_facts(stage, {**DEPS, "raw.csv": "h-new"}, OUTS, VERSIONS, locked(stage),
+                             run_hit, never)
+        assert asked == [facts.key] and facts.key != locked(stage).key
+
 # raw.csv -> prepare -> clean.csv -> featurize -> features.csv -> train -> model.pkl
 PREPARE = StageSpec(name="prepare", kind="command", config={"cmd": "prepare"},
                     deps=("raw.csv",), outs=("clean.csv",), raw={"cmd": "prepare"})

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from mlpipe.errors import SpecError
-from mlpipe.spec.yamlio import MarkedDict, load_file, loads
+from mlpipe.spec.yamlio import MAX_DEPTH, MAX_VALUES, MarkedDict, load_file, loads
+
+PATH = Path("x.yaml")
 
 SOURCE = Path("/somewhere/mlpipe.yaml")
 
@@ -88,3 +90,21 @@ class TestLoadFile:
         path.write_bytes(b"a: caf\xe9\n")
         with pytest.raises(SpecError, match=r"latin1\.yaml: cannot read file"):
             load_file(path)
+
+
+class TestLimits:
+    """Depth and size limits hold the same whether or not the document has aliases."""
+
+    @pytest.mark.parametrize("tail", ["", "\nnote: 'a * in text takes the alias path'\n"])
+    def test_nesting_limit_is_the_same_on_both_paths(self, tail: str) -> None:
+        def nested(n: int) -> str:
+            return "a: " + "[" * n + "1" + "]" * n + tail
+
+        assert loads(nested(MAX_DEPTH - 2), PATH)["a"]
+        with pytest.raises(SpecError, match=r"x\.yaml:1:\d+: .*nested more than"):
+            loads(nested(MAX_DEPTH - 1), PATH)
+
+    def test_a_huge_document_without_aliases_is_refused(self) -> None:
+        text = "a: [" + ", ".join(["1"] * (MAX_VALUES + 1)) + "]\n"
+        with pytest.raises(SpecError, match=r"x\.yaml:1:\d+: .*more than 100000 values"):
+            loads(text, PATH)
