@@ -17,6 +17,8 @@ EXIT_OK = 0
 EXIT_STAGE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_STALE = 3
+# `mlpipe monitor`: live inputs drifted, or live metrics dropped, past the threshold
+EXIT_DRIFT = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -186,3 +188,61 @@ class RunLocked(MlpipeError):
             f"another mlpipe run holds {lock_path} ({holder}); waited {waited_s:g}s. "
             "Wait for it to finish, or set MLPIPE_LOCK_WAIT to wait longer"
         )
+
+
+class RemoteConfigError(UsageError):
+    """A remote cannot be chosen or opened: none set, unknown name, bad URL, missing library."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(one_line(problem))
+
+
+class RemoteError(MlpipeError):
+    """A remote cannot be reached, or a transfer to or from it failed."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        self.detail = detail
+        super().__init__(one_line(f"remote '{url}': {detail}"))
+
+
+class ExecutorConfigError(UsageError):
+    """The executor asked for cannot be used as asked: its library is missing, or options clash."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(one_line(problem))
+
+
+class ClusterUnavailable(MlpipeError):
+    """A dask scheduler cannot be reached in time or has no workers, or a local cluster does not
+    start (`address` None)."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, address: str | None, detail: str) -> None:
+        self.address = address
+        self.detail = detail
+        if address is None:
+            message = f"cannot start a local dask cluster: {detail}"
+        else:
+            message = (f"cannot use the dask scheduler at {address}: {detail}; check the "
+                       "address and that the scheduler is running, or leave out --scheduler to "
+                       "start a local cluster")
+        super().__init__(one_line(message))
+
+
+class OutputWriteError(MlpipeError):
+    """A file the user asked for (e.g. a report) cannot be written where they asked."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: Path, error: OSError, option: str) -> None:
+        self.path = path
+        self.error = error
+        reason = error.strerror or str(error) or type(error).__name__
+        super().__init__(one_line(f"cannot write {path} ({reason}); choose another path "
+                                  f"with {option}"))

@@ -61,7 +61,8 @@ def _root(
 
 
 COMMAND_MODULES = ("run", "status", "dag", "check", "init", "hooks", "compare", "reproduce",
-                   "models", "deploy", "serve", "cache")
+                   "models", "deploy", "serve", "cache", "remote", "transfer", "report",
+                   "monitor")
 
 
 def _register() -> None:

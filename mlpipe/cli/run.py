@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlpipe.cli import options as opt
+from mlpipe.cli.transfer import Remote, summary
 from mlpipe.workspace import DEFAULT_FILE
+
+if TYPE_CHECKING:
+    from mlpipe.api import RunReport
 
 
 def run(
@@ -22,6 +26,26 @@ def run(
                                       help="Independent stages run at once.")] = 1,
     keep_going: Annotated[bool, typer.Option(
         "--keep-going", help="After a failure, run what does not depend on it.")] = False,
+    executor: Annotated[str | None, typer.Option(
+        "--executor", help="local (default; -j N processes) or dask (a dask cluster); "
+                           "overrides the file's 'executor:'.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask scheduler address (tcp://HOST:PORT); without it, "
+                            "--executor dask starts a local cluster for the run.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Worker processes of that local cluster (default: cores).")
+    ] = None,
+    pull: Annotated[bool, typer.Option(
+        "--pull", help="First pull from the remote what the lock file needs, and look stage "
+                       "keys up there before running a stage.")] = False,
+    push: Annotated[bool, typer.Option(
+        "--push", help="Afterwards push to the remote what the stages that ran or were "
+                       "restored need.")] = False,
+    remote: Remote = None,
+    worker_files: Annotated[str | None, typer.Option(
+        "--worker-files", help="How dask workers get a stage's files: shared (default; the "
+                               "project at the same path on every worker) or remote (a "
+                               "scratch directory; files travel through the remote).")] = None,
     overrides: opt.Overrides = None,
     as_json: opt.Json = False,
 ) -> None:
@@ -45,7 +69,9 @@ def run(
         return
     policy = FailurePolicy.KEEP_GOING if keep_going else FailurePolicy.FAIL_FAST
     options = api.RunOptions(selection=selection, force=force, jobs=jobs, policy=policy,
-                             overrides=tuple(overrides or ()))
+                             overrides=tuple(overrides or ()), executor=executor,
+                             scheduler=scheduler, workers=workers, pull=pull, push=push,
+                             remote=remote, worker_files=worker_files)
     progress = (render.PlainRenderer(render.stderr_out()) if as_json
                 else render.progress_renderer(console))
     if github.enabled():
@@ -60,8 +86,26 @@ def run(
         console.print(render.summary_line(report), markup=False)
     if github.enabled():
         github.report_run(file, report, options.overrides)
+    _transfers(report, as_json)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _transfers(report: RunReport, as_json: bool) -> None:
+    """Summaries of `--pull` and `--push` (on stderr with --json); a failed push fails.
+
+    Raises:
+        RemoteError: The push left something behind.
+    """
+    from mlpipe.remote.link import failure_error
+
+    for result in (report.pulled, report.pushed):
+        if result is not None and result.reached:
+            typer.echo(summary(result), err=as_json)
+    if report.pushed is not None and not report.pushed.ok:
+        for failure in report.pushed.failures if report.pushed.reached else ():
+            typer.echo(f"failed: {failure}", err=True)
+        raise failure_error(report.pushed)
 
 
 def register(app: typer.Typer) -> None:

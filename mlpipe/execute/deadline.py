@@ -27,15 +27,17 @@ if TYPE_CHECKING:
 PARENT_POLL_S = 0.2
 
 
-def execute(task: StageTask) -> TaskOutcome:
-    """Run a task here, or in its own process group when its stage has a timeout."""
-    if task.stage.timeout is None:
+def execute(task: StageTask, own_group: bool = False) -> TaskOutcome:
+    """Run a task here, or in its own process group when its stage has a timeout or
+    `own_group` asks for one (the group then also dies with this process)."""
+    if task.stage.timeout is None and not own_group:
         return run_task(task)
     return run_with_deadline(task, task.stage.timeout)
 
 
-def run_with_deadline(task: StageTask, timeout_s: float) -> TaskOutcome:
-    """Run a task in a new process group, killing the whole group after `timeout_s` seconds.
+def run_with_deadline(task: StageTask, timeout_s: float | None) -> TaskOutcome:
+    """Run a task in a new process group, killing the whole group after `timeout_s` seconds
+    (None: no limit; the group still dies with this process).
 
     Returns:
         The task's outcome; a failed one saying "timed out after Ns" when time ran out.

@@ -35,6 +35,8 @@ class Session:
         spec: The pipeline.
         on_event: Receives notices (and, during a run, stage events).
         lock: Stage name -> lock entry, as read at the start and updated as stages finish.
+        fetch: On a run-cache miss, brings a key's entry and objects from elsewhere (the
+            remote of `run --pull`) into the local cache; True when it brought something.
     """
 
     workspace: Workspace
@@ -42,6 +44,7 @@ class Session:
     on_event: Callable[[Event], None] = lambda _: None
     lock: dict[str, LockEntry] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    fetch: Callable[[str], bool] | None = None
 
     def __post_init__(self) -> None:
         ws = self.workspace
@@ -72,7 +75,11 @@ class Session:
     def run_hit(self, key: str) -> RunEntry | None:
         """The run-cache entry for `key`, only when the store holds all of its outputs."""
         entry = self.runcache.get(key)
-        return entry if entry is not None and self.store.has_all(entry.outs) else None
+        hit = entry is not None and self.store.has_all(entry.outs)
+        if not hit and self.fetch is not None and self.fetch(key):
+            entry = self.runcache.get(key)
+            hit = entry is not None and self.store.has_all(entry.outs)
+        return entry if hit else None
 
     def facts(self, stage: StageSpec) -> StageFacts:
         """Observe a stage on disk now (after its upstream stages finished)."""

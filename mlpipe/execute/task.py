@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlpipe import kinds
@@ -22,12 +24,18 @@ class StageTask:
         root: The pipeline root (working directory).
         logs_dir: Where `<stage>.out` and `<stage>.err` go.
         lock_file: The pipeline's lock file (kinds may check inputs against it).
+        parallel_backend: joblib backend for the stage's own `n_jobs` work (e.g. "dask" on a
+            dask worker, so it runs on the same cluster); None keeps joblib's default.
+        deps: Dep path -> the content hash the Scheduler observed when it started the stage
+            (None: missing); what `--worker-files remote` ships, without hashing again.
     """
 
     stage: StageSpec
     root: Path
     logs_dir: Path
     lock_file: Path | None = None
+    parallel_backend: str | None = None
+    deps: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def stdout_path(self) -> Path:
@@ -68,7 +76,8 @@ def run_task(task: StageTask) -> TaskOutcome:
                        env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)},
                        lock_file=task.lock_file)
     try:
-        result = kinds.get(task.stage.kind).run(ctx)
+        with _joblib_backend(task.parallel_backend):
+            result = kinds.get(task.stage.kind).run(ctx)
     except StageFailed as exc:
         return TaskOutcome(task.stage.name, False, time.perf_counter() - started, exc.reason,
                            exc.stderr_tail)
@@ -79,3 +88,16 @@ def run_task(task: StageTask) -> TaskOutcome:
                            f"{type(exc).__name__}: {exc}")
     return TaskOutcome(task.stage.name, True, time.perf_counter() - started,
                        summary=result.summary)
+
+
+def _joblib_backend(name: str | None) -> contextlib.AbstractContextManager[object]:
+    """joblib's `parallel_backend(name)` for the stage's work; nothing when `name` is None.
+
+    With "dask" inside a dask task, joblib finds the worker's client itself (`get_client`) and
+    secedes from the worker's thread pool while it waits for its batches.
+    """
+    if name is None:
+        return contextlib.nullcontext()
+    import joblib  # only on a worker that was asked for a backend
+
+    return joblib.parallel_backend(name)

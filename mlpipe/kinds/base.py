@@ -80,6 +80,9 @@ class StageKind(ABC):
     metric_outputs: ClassVar[tuple[str, ...]] = ()
     # Config fields a shell runs: a `${params.x}` inside their text is shell-quoted.
     shell_fields: ClassVar[tuple[str, ...]] = ()
+    # Whether the kind starts other processes (a shell, its programs); an executor whose
+    # worker may die under a stage then runs the stage in a process group that dies with it.
+    spawns_processes: ClassVar[bool] = False
 
     def check(self, config: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise ConfigProblem for a field whose value cannot work."""
@@ -93,6 +96,12 @@ class StageKind(ABC):
 
     def always_run(self, config: Mapping[str, Any]) -> bool:
         """True when results depend on more than the key (e.g. the registry's champion)."""
+        return False
+
+    def needs_project(self, config: Mapping[str, Any]) -> bool:
+        """True when the stage uses the project beyond its deps and outputs (the model
+        registry, git): workers that lack the project (`--worker-files remote`) cannot run it,
+        so it runs on the machine that coordinates the run."""
         return False
 
     def display(self, config: Mapping[str, Any]) -> str | None:

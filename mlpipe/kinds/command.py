@@ -35,6 +35,7 @@ class CommandKind(StageKind):
     name = "command"
     required = ("cmd",)
     shell_fields = ("cmd",)
+    spawns_processes = True
 
     def check(self, config: Mapping[str, Any]) -> None:
         cmd = config["cmd"]

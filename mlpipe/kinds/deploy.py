@@ -88,6 +88,10 @@ class DeployKind(StageKind):
             return {"bundle": output_path(stage, "bundle")}
         return {"deployment": output_path(stage, "deployment.json")}
 
+    def needs_project(self, config: Mapping[str, Any]) -> bool:
+        """Models come from the project's registry; server records go under `.mlpipe/`."""
+        return True
+
     def always_run(self, config: Mapping[str, Any]) -> bool:
         """Server records live outside the outputs; unpinned references may move."""
         ref = config.get("model")

@@ -62,6 +62,10 @@ class EvaluateKind(StageKind):
         """A registry alias, or a branch, moves without any file here changing."""
         return config.get("baseline") is not None
 
+    def needs_project(self, config: Mapping[str, Any]) -> bool:
+        """A baseline is read from the project's registry or git history."""
+        return config.get("baseline") is not None
+
     def versions(self) -> dict[str, str]:
         return {**super().versions(), **library_versions("scikit-learn", "pandas", "numpy")}
 

@@ -145,7 +145,13 @@ def _check_task(model: Any, task: str, stage: str) -> None:
 
 def _fit(model: Any, features: Any, y: Any, config: Mapping[str, Any], seed: int,
          stage: str) -> dict[str, Any]:
-    """Fit (through a search when asked); returns the fitted model and what the fit learnt."""
+    """Fit (through a search when asked); returns the fitted model and what the fit learnt.
+
+    The search's candidates and the cross-validation folds go to whatever joblib backend is
+    active (on a dask worker: the cluster); they only send back scores. The model that is
+    saved is fitted by `_fit_here`.
+    """
+    from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_val_score
 
     extra: dict[str, Any] = {}
@@ -154,18 +160,18 @@ def _fit(model: Any, features: Any, y: Any, config: Mapping[str, Any], seed: int
         if search:
             grid = {f"estimator__{k}": list(v) for k, v in search["params"].items()}
             folds = int(search.get("cv", 3))
-            finder = (GridSearchCV(model, grid, cv=folds) if search.get("type", "grid") == "grid"
+            finder = (GridSearchCV(model, grid, cv=folds, refit=False)
+                      if search.get("type", "grid") == "grid"
                       else RandomizedSearchCV(model, grid, n_iter=int(search.get("n_iter", 10)),
-                                              cv=folds, random_state=seed))
+                                              cv=folds, random_state=seed, refit=False))
             finder.fit(features, y)
-            model = finder.best_estimator_
+            model = clone(model).set_params(**finder.best_params_)
             extra["search"] = {"type": search.get("type", "grid"), "folds": folds,
                                "candidates": len(finder.cv_results_["params"]),
                                "best_params": {k.removeprefix("estimator__"): v for k, v in
                                                finder.best_params_.items()},
                                "best_score": float(finder.best_score_)}
-        else:
-            model.fit(features, y)
+        _fit_here(model, features, y)
         if config.get("cv"):
             scores = cross_val_score(model, features, y, cv=int(config["cv"]))
             extra["cv"] = {"folds": int(config["cv"]), "mean": float(scores.mean()),
@@ -174,6 +180,19 @@ def _fit(model: Any, features: Any, y: Any, config: Mapping[str, Any], seed: int
         raise StageFailed(stage, f"fit failed: {str(exc).splitlines()[0]}") from None
     extra["fitted"] = model
     return extra
+
+
+def _fit_here(model: Any, features: Any, y: Any) -> None:
+    """Fit the model that is saved in this process (joblib's threads at most, never another
+    process or a cluster).
+
+    A part fitted elsewhere comes back unpickled, without the object sharing it had, and the
+    saved model's bytes would then depend on where the stage ran.
+    """
+    import joblib
+
+    with joblib.parallel_config(backend="threading"):
+        model.fit(features, y)
 
 
 def _meta(config: Mapping[str, Any], task: str, target: str, features: Any, fitted: Any,

@@ -3,7 +3,7 @@ and what runs the stages (`executor:`).
 
     remote: s3://team-bucket/mlpipe            # or {url: ..., options: {endpoint_url: ...}}
     executor: dask                             # or {type: dask, scheduler: tcp://host:8786,
-                                               #     workers: 2}
+                                               #     workers: 2, files: remote}
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Any
 from mlpipe.errors import SpecError
 
 EXECUTORS = ("local", "dask")
+# How dask workers get a stage's files: the project at the same path on every worker
+# (`shared`), or through the remote cache into a scratch directory (`remote`).
+WORKER_FILES = ("shared", "remote")
 
 # Builds a SpecError pointing at a top-level key: (problem, key) -> error.
 ErrorAt = Callable[[str, str], SpecError]
@@ -41,11 +44,13 @@ class ExecutorSpec:
         type: `local` (this machine; `-j N` processes) or `dask`.
         scheduler: A dask scheduler address; None starts a local cluster.
         workers: Worker processes of that local cluster (None: one per core).
+        files: How workers get a stage's files (see WORKER_FILES): `shared` or `remote`.
     """
 
     type: str = "local"
     scheduler: str | None = None
     workers: int | None = None
+    files: str = "shared"
 
 
 def parse_remote(raw: Any, error: ErrorAt) -> RemoteSpec | None:
@@ -68,17 +73,18 @@ def parse_remote(raw: Any, error: ErrorAt) -> RemoteSpec | None:
 
 
 def parse_executor(raw: Any, error: ErrorAt) -> ExecutorSpec:
-    """The `executor:` field: a type name, or a mapping with `type`, `scheduler`, `workers`."""
+    """The `executor:` field: a type name, or a mapping with `type`, `scheduler`, `workers`,
+    `files`."""
     if raw is None:
         return ExecutorSpec()
     if isinstance(raw, str):
         raw = {"type": raw}
     if not isinstance(raw, Mapping):
         raise error("'executor' must be 'local', 'dask' or a mapping with 'type'", "executor")
-    unknown = sorted(set(raw) - {"type", "scheduler", "workers"})
+    unknown = sorted(set(raw) - {"type", "scheduler", "workers", "files"})
     if unknown:
-        raise error(f"unknown field '{unknown[0]}' in 'executor' (type, scheduler, workers)",
-                    "executor")
+        raise error(f"unknown field '{unknown[0]}' in 'executor' (type, scheduler, workers, "
+                    "files)", "executor")
     kind = raw.get("type", "local")
     if kind not in EXECUTORS:
         raise error(f"unknown executor {kind!r} (one of: {', '.join(EXECUTORS)})", "executor")
@@ -89,6 +95,13 @@ def parse_executor(raw: Any, error: ErrorAt) -> ExecutorSpec:
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise error("'executor.workers' must be a whole number >= 1", "executor")
+    files = raw.get("files", "shared")
+    if files not in WORKER_FILES:
+        raise error(f"unknown 'executor.files' {files!r} (one of: {', '.join(WORKER_FILES)})",
+                    "executor")
     if kind == "local" and (scheduler or workers):
         raise error("'scheduler' and 'workers' need 'type: dask'", "executor")
-    return ExecutorSpec(kind, scheduler.strip() if scheduler else None, workers)
+    if kind == "local" and "files" in raw:
+        raise error("'files' needs 'type: dask' (it says how dask workers get a stage's files)",
+                    "executor")
+    return ExecutorSpec(kind, scheduler.strip() if scheduler else None, workers, files)

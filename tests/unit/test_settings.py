@@ -40,6 +40,9 @@ def test_remote_as_url_or_mapping(tmp_path: Path, top: str, expected: RemoteSpec
     ("executor: dask\n", ExecutorSpec("dask")),
     ("executor: {type: dask, scheduler: 'tcp://h:8786'}\n", ExecutorSpec("dask", "tcp://h:8786")),
     ("executor: {type: dask, workers: 2}\n", ExecutorSpec("dask", None, 2)),
+    ("executor: {type: dask, scheduler: 'tcp://h:1', files: remote}\n",
+     ExecutorSpec("dask", "tcp://h:1", None, "remote")),
+    ("executor: {type: dask, files: shared}\n", ExecutorSpec("dask", None, None, "shared")),
 ])
 def test_executor_as_name_or_mapping(tmp_path: Path, top: str, expected: ExecutorSpec) -> None:
     assert load_top(tmp_path, top).executor == expected
@@ -55,6 +58,13 @@ def test_executor_as_name_or_mapping(tmp_path: Path, top: str, expected: Executo
     ("executor: {type: dask, workers: true}\n", "'executor.workers' must be"),
     ("executor: {type: dask, schedular: x}\n", "unknown field 'schedular'"),
     ("executor: {scheduler: 'tcp://h:1'}\n", "need 'type: dask'"),
+    ("executor: {type: dask, files: nfs}\n",
+     "unknown 'executor.files' 'nfs' (one of: shared, remote)"),
+    ("executor: {type: dask, files: [remote]}\n", "unknown 'executor.files' ['remote']"),
+    ("executor: {files: remote}\n", "'files' needs 'type: dask'"),
+    ("executor: {type: local, files: shared}\n", "'files' needs 'type: dask'"),
+    ("executor: {type: dask, file: remote}\n",
+     "unknown field 'file' in 'executor' (type, scheduler, workers, files)"),
     ("remotes: x\n", "unknown top-level field 'remotes' (did you mean 'remote'?)"),
 ])
 def test_bad_settings_name_the_file_and_line(tmp_path: Path, top: str, message: str) -> None:

@@ -1,0 +1,1 @@
+"""Tests of the shared remote cache (a package, so its conftest and module names stay its own)."""
