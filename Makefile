@@ -32,6 +32,9 @@ demo: $(STAMP)
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe dag
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe metrics show
 	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe models list
+	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe models card iris
+	cd $(DEMO) && $(CURDIR)/$(BIN)/mlpipe report -o out/report.html
+	@echo "== open $(DEMO)/out/report.html in a browser"
 
 demo-forecast: $(STAMP)
 	cd $(FORECAST) && rm -rf .mlpipe out mlpipe.lock

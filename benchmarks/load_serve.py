@@ -1,6 +1,7 @@
 """A bounded load test of `mlpipe serve`: a fixed number of requests, ~80% valid, ~20% malformed.
 
     python benchmarks/load_serve.py [--requests 2000] [--threads 4] [--seed 0]
+                                    [--log-predictions]
 
 It builds a small iris model in a temporary project, registers it, starts `mlpipe serve` on a
 free loopback port with a bearer token, sends the requests from a few threads over keep-alive
@@ -8,7 +9,9 @@ connections (http.client), stops the server, and prints throughput, p50/p99 late
 answers counted by status. One request in five is malformed, cycling through bad JSON, a
 missing column, a wrong type, a body over the limit, JSON nested too deeply, a wrong token and
 no token; each has the one 4xx it must get. Exits 1 if any answer was a 5xx, any request got
-another status than its expected one, or the server died.
+another status than its expected one, or the server died. `--log-predictions` starts the
+server with `--log-predictions DIR` (a temporary directory) and also prints how many requests
+were logged, to measure what logging costs.
 
 The functions are importable: tests/faults/test_serve_load.py runs the same code with fewer
 requests. This lives in benchmarks/, not in the mlpipe package: it is a development tool, so
@@ -90,6 +93,7 @@ class LoadReport:
         mismatches: Answers whose status differs from the expected one.
         server_alive: Whether the server still ran and answered /health afterwards.
         log: The server's output (stdout and stderr).
+        logged: Requests in the prediction log files (None when the server did not log).
     """
 
     requests: int
@@ -101,6 +105,7 @@ class LoadReport:
     mismatches: list[Answer]
     server_alive: bool
     log: str = field(default="", repr=False)
+    logged: int | None = None
 
     @property
     def throughput(self) -> float:
@@ -224,8 +229,8 @@ def send_all(port: int, batch: list[Probe], threads: int) -> tuple[list[Answer],
     return answers, time.perf_counter() - started
 
 
-def summarize(answers: list[Answer], wall_s: float, server_alive: bool, log: str = ""
-              ) -> LoadReport:
+def summarize(answers: list[Answer], wall_s: float, server_alive: bool, log: str = "",
+              logged: int | None = None) -> LoadReport:
     """Counts, latency percentiles and mismatches of a run's answers."""
     latencies = sorted(a.latency_s * 1000 for a in answers) or [0.0]
     cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(
@@ -237,7 +242,7 @@ def summarize(answers: list[Answer], wall_s: float, server_alive: bool, log: str
         requests=len(answers), wall_s=wall_s, p50_ms=cuts[49], p99_ms=cuts[98],
         by_status=Counter(a.status for a in answers), by_kind=by_kind,
         mismatches=[a for a in answers if a.status != a.expected], server_alive=server_alive,
-        log=log)
+        log=log, logged=logged)
 
 
 def build_project(root: Path) -> None:
@@ -276,18 +281,21 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def start_server(root: Path, port: int, token: str, max_body: int, log: Path
-                 ) -> subprocess.Popen[bytes]:
+def start_server(root: Path, port: int, token: str, max_body: int, log: Path,
+                 predictions: Path | None = None) -> subprocess.Popen[bytes]:
     """`mlpipe serve iris` on 127.0.0.1:`port`, its output going to `log`; waits for /health.
+
+    With `predictions`, the server logs its answers there (`--log-predictions`).
 
     Raises:
         RuntimeError: The server exited or did not answer within 60 seconds.
     """
     env = {**os.environ, "MLPIPE_SERVE_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+    logging = ["--log-predictions", str(predictions)] if predictions is not None else []
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlpipe", "serve", "iris", "--port", str(port),
-             "--max-body", str(max_body)], cwd=root, env=env, stdout=out,
+             "--max-body", str(max_body), *logging], cwd=root, env=env, stdout=out,
             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not _healthy(port):
@@ -299,8 +307,15 @@ def start_server(root: Path, port: int, token: str, max_body: int, log: Path
     return proc
 
 
+def logged_requests(directory: Path) -> int:
+    """Requests in the prediction log files of `directory` (one JSON line each)."""
+    return sum(1 for path in directory.glob("predictions-*.jsonl")
+               for line in path.read_bytes().splitlines() if b'"request_id"' in line)
+
+
 def run_load(requests: int = 2000, threads: int = 4, seed: int = 0,
-             max_body: int = DEFAULT_MAX_BODY, workdir: Path | None = None) -> LoadReport:
+             max_body: int = DEFAULT_MAX_BODY, workdir: Path | None = None,
+             log_predictions: bool = False) -> LoadReport:
     """Build the project, start the server, send the requests, stop it, and report.
 
     Args:
@@ -309,6 +324,8 @@ def run_load(requests: int = 2000, threads: int = 4, seed: int = 0,
         seed: Seed of the request mix and order.
         max_body: The server's --max-body.
         workdir: Where to build the project (a temporary directory when None).
+        log_predictions: Start the server with --log-predictions (the report counts the
+            requests logged).
 
     Returns:
         The report; `ok` says whether the server passed.
@@ -319,7 +336,8 @@ def run_load(requests: int = 2000, threads: int = 4, seed: int = 0,
         token = secrets.token_urlsafe(24)
         batch = probes(requests, token, seed, max_body)
         log = root.parent / "serve.log"
-        proc = start_server(root, free_port(), token, max_body, log)
+        predictions = root.parent / "predictions" if log_predictions else None
+        proc = start_server(root, free_port(), token, max_body, log, predictions)
         port = int(proc.args[proc.args.index("--port") + 1])
         try:
             answers, wall_s = send_all(port, batch, threads)
@@ -331,7 +349,8 @@ def run_load(requests: int = 2000, threads: int = 4, seed: int = 0,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        return summarize(answers, wall_s, alive, log.read_text(errors="replace"))
+        logged = logged_requests(predictions) if predictions is not None else None
+        return summarize(answers, wall_s, alive, log.read_text(errors="replace"), logged)
 
 
 def format_report(report: LoadReport) -> str:
@@ -344,6 +363,9 @@ def format_report(report: LoadReport) -> str:
              f"by status    {statuses}",
              f"server       {'alive' if report.server_alive else 'DIED'}, "
              f"{report.server_errors} answers 5xx, {len(report.mismatches)} unexpected"]
+    if report.logged is not None:
+        lines.append(f"logged       {report.logged} requests in the prediction log "
+                     f"({report.by_status.get(200, 0)} answered 200)")
     for kind in (*VALID, *MALFORMED):
         counts = report.by_kind.get(kind, Counter())
         shown = ", ".join(f"{status}: {n}" for status, n in sorted(counts.items()))
@@ -362,8 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY)
+    parser.add_argument("--log-predictions", action="store_true",
+                        help="serve with --log-predictions (into a temporary directory)")
     args = parser.parse_args(argv)
-    report = run_load(args.requests, args.threads, args.seed, args.max_body)
+    report = run_load(args.requests, args.threads, args.seed, args.max_body,
+                      log_predictions=args.log_predictions)
     print(format_report(report))
     return 0 if report.ok else 1
 

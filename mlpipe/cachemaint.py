@@ -294,12 +294,16 @@ def collect_references(workspace: Workspace, all_commits: bool = False) -> Refer
 
 
 def _registry_digests(workspace: Workspace) -> list[str]:
-    """The digest of every registered model version."""
+    """The digest of every registered model version, and of the table it was trained on
+    (`mlpipe monitor` compares live inputs with it)."""
     from mlpipe.models.registry import Registry
 
     registry = Registry(workspace.state_dir)
     try:
-        return [version.digest for version in registry.list()]
+        versions = registry.list()
+        return [*(v.digest for v in versions),
+                *(v.meta["training_data_hash"] for v in versions
+                  if isinstance(v.meta.get("training_data_hash"), str))]
     except sqlite3.DatabaseError as exc:
         raise RegistryUnreadable(registry.db_path, str(exc)) from None
 

@@ -1,4 +1,4 @@
-"""`mlpipe models list|show|promote|rollback`: the pipeline's model registry."""
+"""`mlpipe models list|show|card|promote|rollback`: the pipeline's model registry."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from mlpipe.workspace import DEFAULT_FILE, Workspace
 if TYPE_CHECKING:
     from mlpipe.models.registry import ModelVersion, Registry
 
-models_app = typer.Typer(help="Registered models: versions, aliases, promotion, rollback.",
-                         no_args_is_help=True)
+models_app = typer.Typer(
+    help="Registered models: versions, cards, aliases, promotion, rollback.", no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="Model name.", show_default=False)]
 Alias = Annotated[str, typer.Argument(help="Alias, e.g. champion.", show_default=False)]
@@ -126,6 +126,20 @@ def show(ref: Ref, file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Jso
     for label, value in rows:
         table.add_row(label, value)
     stdout_console().print(table)
+
+
+@models_app.command("card")
+def card(ref: Ref, file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Json = False) -> None:
+    """The model card of a version (Markdown; --json for tools)."""
+    from mlpipe.models import card as cardlib
+    from mlpipe.models.cardstore import CardStore
+
+    registry = _registry(file)
+    stored = CardStore(registry.state_dir).require(registry.get(ref))
+    if as_json:
+        typer.echo(json.dumps(stored, indent=2, sort_keys=True))
+        return
+    typer.echo(cardlib.to_markdown(stored), nl=False)
 
 
 @models_app.command("promote")

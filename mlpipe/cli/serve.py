@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,11 +11,17 @@ from mlpipe.cli import options as opt
 from mlpipe.errors import UsageError
 from mlpipe.workspace import DEFAULT_FILE, Workspace
 
+if TYPE_CHECKING:
+    from mlpipe.models.registry import ModelVersion
+    from mlpipe.serving.predlog import LogStats, PredictionLog
+
 DEFAULT_HOST = "127.0.0.1"
 # mlpipe.serving.app.TOKEN_ENV, spelled out so every mlpipe command does not import the app
 TOKEN_ENV = "MLPIPE_SERVE_TOKEN"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY = 1024 * 1024
+# mlpipe.serving.predlog.DEFAULT_MAX_BYTES, spelled out for the same reason
+DEFAULT_LOG_MAX_BYTES = 64 * 1024 * 1024
 
 Ref = Annotated[str | None, typer.Argument(
     help="NAME (latest version), NAME@ALIAS or NAME:VERSION; omit with --deployment.",
@@ -34,6 +40,13 @@ Token = Annotated[str | None, typer.Option(
     "--token", envvar=TOKEN_ENV, show_envvar=True, show_default=False,
     help="Require 'Authorization: Bearer TOKEN' on /metadata, /predict and /invocations "
     "(/health stays open). Prefer the environment variable: arguments show in `ps`.")]
+LogPredictions = Annotated[Path | None, typer.Option(
+    "--log-predictions", file_okay=False, show_default=False,
+    help="Log every answered /predict and /invocations request (inputs, predictions, request "
+    "id, time, model version) as JSON lines in this directory, rotated hourly and by size; "
+    "`mlpipe monitor` reads them (it looks in .mlpipe/predictions by default).")]
+LogMaxBytes = Annotated[int, typer.Option(
+    "--log-max-bytes", min=1, help="Rotate a prediction log file past this size in bytes.")]
 
 
 def _target(ref: str | None, deployment: str | None, state_dir: Path
@@ -52,9 +65,30 @@ def _target(ref: str | None, deployment: str | None, state_dir: Path
     return f"{record['name']}:{record['version']}", record.get("host"), record.get("port")
 
 
+def _prediction_log(directory: Path | None, version: ModelVersion, max_bytes: int
+                    ) -> PredictionLog | None:
+    """The prediction log of `--log-predictions`, or None without it."""
+    if directory is None:
+        return None
+    from mlpipe.serving.predlog import PredictionLog, PredictionLogError
+
+    def summary(stats: LogStats) -> None:
+        lost = f", {stats.failed} lost to write errors" if stats.failed else ""
+        typer.echo(f"prediction log: {stats.written} request(s) written to {directory}, "
+                   f"{stats.dropped} dropped (queue full){lost}", err=True)
+
+    try:
+        return PredictionLog(directory, version.name, version.version, max_bytes=max_bytes,
+                             on_close=summary)
+    except PredictionLogError as exc:
+        raise UsageError(f"{exc}; choose another --log-predictions directory") from None
+
+
 def serve(ref: Ref = None, deployment: Deployment = None,
           file: opt.PipelineFile = Path(DEFAULT_FILE), host: Host = None, port: Port = None,
-          max_body: MaxBody = DEFAULT_MAX_BODY, token: Token = None) -> None:
+          max_body: MaxBody = DEFAULT_MAX_BODY, token: Token = None,
+          log_predictions: LogPredictions = None,
+          log_max_bytes: LogMaxBytes = DEFAULT_LOG_MAX_BYTES) -> None:
     """Serve a registered model: GET /health, /metadata; POST /predict, /invocations.
 
     The model is read from the pipeline's registry and loaded once, only after its bytes match
@@ -77,14 +111,20 @@ def serve(ref: Ref = None, deployment: Deployment = None,
     from mlpipe.serving.app import create_app, run_server
     from mlpipe.serving.modelfile import load_bytes
 
+    log = _prediction_log(log_predictions, version, log_max_bytes)
     app = create_app(load_bytes(model_bytes), version.meta, model_info(version),
-                     max_body=max_body, token=token)
+                     max_body=max_body, token=token, prediction_log=log)
     host = host or recorded_host or DEFAULT_HOST
     port = port if port is not None else recorded_port or DEFAULT_PORT
     auth = "bearer token required" if token else "no token: anyone who can connect may call it"
+    logged = f"; logging predictions to {log.directory}" if log is not None else ""
     typer.echo(f"serving {version.ref} ({version.digest[:12]}) on http://{host}:{port} "
-               f"({auth})", err=True)
-    run_server(app, host, int(port))
+               f"({auth}){logged}", err=True)
+    try:
+        run_server(app, host, int(port))
+    finally:
+        if log is not None:  # the app closes it at shutdown; this covers a failed start
+            log.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -18,22 +18,34 @@ metrics come from the report's `metrics`.
 With `alias` set the stage runs every time: the alias lives in the registry, outside the
 stage's outputs, and may have been moved since (by a later run, `models promote` or
 `models rollback`), so a result restored from the cache could not vouch for it.
+
+Each version gets a model card (`mlpipe.models.card`), built when the version is first
+registered and stored with it; the stage writes it as `card` (Markdown) and `card_json`. Its
+intended use is the pipeline file's top-level `description`, read from the pipeline file
+beside the lock file (`x.lock` belongs to `x.yaml`). `validation` (e.g. `validate.report`)
+adds a validation summary; the lock file gives the keys of the stages upstream of the model.
+Registering the same bytes again returns the stored card unchanged.
 """
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlpipe import gitinfo
-from mlpipe.errors import StageFailed
+from mlpipe import __version__, gitinfo, lockfile
+from mlpipe.errors import MlpipeError, StageFailed
+from mlpipe.fsutil import atomic_write_text
 from mlpipe.hashing import hash_file
 from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.kinds.dataio import DataError, read_json, write_json
-from mlpipe.models.registry import Registry, RegistryError, check_name
+from mlpipe.models import card as cardlib
+from mlpipe.models.cardstore import CardStore
+from mlpipe.models.registry import ModelVersion, Registry, RegistryError, check_name
 
-INPUT_FIELDS = ("model", "meta", "metrics_file", "report")
+INPUT_FIELDS = ("model", "meta", "metrics_file", "report", "validation")
+PIPELINE_SUFFIXES = (".yaml", ".yml")
 
 
 def _read_object(stage: str, root: Path, rel: str, what: str) -> dict[str, Any]:
@@ -108,13 +120,78 @@ def lineage(ctx: StageContext) -> dict[str, Any]:
     }
 
 
+def intended_use(lock_file: Path | None) -> str | None:
+    """The top-level `description` of the pipeline file that owns `lock_file`, if any.
+
+    The pipeline file is the first file beside the lock file with the same stem (`mlpipe.yaml`
+    for `mlpipe.lock`; `.yaml` and `.yml` first) that holds a mapping with `stages`.
+
+    Args:
+        lock_file: The pipeline's lock file (None outside a run).
+
+    Returns:
+        The description as text, or None when there is none (or no pipeline file is found).
+    """
+    if lock_file is None:
+        return None
+    from mlpipe.spec.yamlio import load_file
+
+    siblings = [lock_file.with_suffix(s) for s in PIPELINE_SUFFIXES]
+    siblings += sorted(p for p in lock_file.parent.glob(f"{glob.escape(lock_file.stem)}*")
+                       if p.suffix not in (".lock", *PIPELINE_SUFFIXES)
+                       and p.with_suffix(".lock") == lock_file)
+    for path in siblings:
+        if not path.is_file():
+            continue
+        try:
+            raw = load_file(path)
+        except MlpipeError:
+            continue
+        if isinstance(raw, dict) and "stages" in raw:
+            value = raw.get("description")
+            return None if value is None else str(value).strip() or None
+    return None
+
+
+def card_facts(ctx: StageContext, report: dict[str, Any] | None) -> cardlib.CardFacts:
+    """What the card needs besides the registry row: description, reports, upstream stages.
+
+    Args:
+        ctx: The stage's context.
+        report: The evaluation report, when there is one.
+
+    Returns:
+        The facts for `mlpipe.models.card.build`.
+    """
+    stage, config, root = ctx.stage.name, ctx.stage.config, ctx.root
+    validation = None
+    if config.get("validation"):
+        validation = _read_object(stage, root, config["validation"], "validation")
+        if not isinstance(validation.get("checks"), list) or "passed" not in validation:
+            raise StageFailed(stage, f"validation {config['validation']} is not a validation "
+                                     "report (no 'passed' and 'checks'; is it validate.report?)")
+    lock = lockfile.read(ctx.lock_file) if ctx.lock_file is not None else {}
+    paths = [config[f] for f in INPUT_FIELDS if config.get(f)]
+    return cardlib.CardFacts(
+        intended_use=intended_use(ctx.lock_file), report=report, validation=validation,
+        validation_path=config.get("validation"),
+        stages=cardlib.upstream_stages(lock, paths), mlpipe_version=__version__)
+
+
+def write_card(ctx: StageContext, version: ModelVersion, facts: cardlib.CardFacts) -> None:
+    """Store the version's card (unless it has one) and write the stored one as outputs."""
+    stored = CardStore(ctx.root / ".mlpipe").put(version, cardlib.build(version, facts))
+    write_json(stored, ctx.root / ctx.stage.outputs["card_json"])
+    atomic_write_text(ctx.root / ctx.stage.outputs["card"], cardlib.to_markdown(stored))
+
+
 class RegisterKind(StageKind):
     """Registers `model` (with `meta`, `metrics_file`, `report`) as a version of `name`."""
 
     name = "register"
-    version = "1"
+    version = "2"
     required = ("name", "model", "meta")
-    optional = {"metrics_file": None, "report": None, "alias": None}
+    optional = {"metrics_file": None, "report": None, "validation": None, "alias": None}
     inputs = INPUT_FIELDS
 
     def check(self, config: Mapping[str, Any]) -> None:
@@ -128,7 +205,13 @@ class RegisterKind(StageKind):
                 raise ConfigProblem(field, str(exc)) from None
 
     def outputs(self, stage: str, config: Mapping[str, Any]) -> dict[str, str]:
-        return {"entry": output_path(stage, "entry.json")}
+        return {"entry": output_path(stage, "entry.json"),
+                "card": output_path(stage, "card.md"),
+                "card_json": output_path(stage, "card.json")}
+
+    def needs_project(self, config: Mapping[str, Any]) -> bool:
+        """The version goes into the project's registry."""
+        return True
 
     def always_run(self, config: Mapping[str, Any]) -> bool:
         """An alias lives in the registry and may have moved; re-assert it on every run."""
@@ -148,10 +231,12 @@ class RegisterKind(StageKind):
             raise StageFailed(stage, f"gates failed in {config['report']}; refusing to set "
                                      f"alias '{alias}' on model '{config['name']}'")
         metrics = read_metrics(stage, root, config, report)
+        facts = card_facts(ctx, report)
         registry = Registry(root / ".mlpipe")
         try:
             entry = registry.register(config["name"], model_file, meta, metrics, lineage(ctx),
                                       gates_passed=passed)
+            write_card(ctx, entry, facts)
             if alias:
                 registry.set_alias(entry.name, alias, entry.version)
             aliases = registry.aliases(entry.name)

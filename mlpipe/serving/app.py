@@ -10,15 +10,23 @@ body over the size limit); anything unexpected gets a 500 `{"error": ...}` witho
 traceback (the traceback goes to the server log). The model is loaded once, before the app
 is built, and only after its bytes match its recorded hash (see `modelfile`).
 
+With a prediction log (see `predlog`), every answered /predict and /invocations request is
+queued for logging with a request id, which the answer carries as `X-Request-ID`: the
+client's own when it sent a usable one (1-128 letters, digits, `.`, `_`, `:`, `-`), else a
+new one. Labels collected later join the logged requests on that id.
+
 This module imports nothing from mlpipe (only its sibling modules), so bundles can ship it;
 starlette and uvicorn are imported inside functions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .predict import PredictionError, is_classifier, predict
@@ -29,9 +37,13 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
+    from .predlog import PredictionLog
+
 DEFAULT_MAX_BODY = 1024 * 1024
 LOG = logging.getLogger("mlpipe.serving")
 TOKEN_ENV = "MLPIPE_SERVE_TOKEN"
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def signature(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,6 +73,12 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def request_id(request: Request) -> str:
+    """The client's X-Request-ID when it is usable, else a new random id."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None
@@ -114,7 +132,8 @@ def _guarded(handler: Handler, token: bytes | None = None) -> Handler:
 
 
 def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
-               max_body: int = DEFAULT_MAX_BODY, token: str | None = None) -> Starlette:
+               max_body: int = DEFAULT_MAX_BODY, token: str | None = None,
+               prediction_log: PredictionLog | None = None) -> Starlette:
     """The serving app for one loaded model.
 
     Args:
@@ -123,6 +142,7 @@ def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
         info: What /metadata reports besides the signature (name, version, digest, lineage).
         max_body: The largest request body accepted, in bytes (larger ones get 413).
         token: When given, the bearer token /metadata, /predict and /invocations require.
+        prediction_log: When given, every answered prediction request is queued on it.
 
     Returns:
         A Starlette app.
@@ -136,12 +156,17 @@ def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
     secret = token.encode("utf-8") if token is not None else None
     metadata = {**info, "signature": signature(meta)}
 
-    async def answer(records: list[Any], full: bool) -> JSONResponse:
+    async def answer(request: Request, records: list[Any], full: bool) -> JSONResponse:
         from starlette.responses import JSONResponse
 
         frame = check_records(records, features)
         result = await run_in_threadpool(predict, model, meta, frame)
-        return JSONResponse(result if full else {"predictions": result["predictions"]})
+        body = result if full else {"predictions": result["predictions"]}
+        if prediction_log is None:
+            return JSONResponse(body)
+        rid = request_id(request)
+        prediction_log.submit(request.url.path, rid, records, result)
+        return JSONResponse(body, headers={REQUEST_ID_HEADER: rid})
 
     async def health(request: Request) -> JSONResponse:
         return _ok({"status": "ok"})
@@ -151,16 +176,22 @@ def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
 
     async def predict_endpoint(request: Request) -> JSONResponse:
         payload = parse_json(await read_body(request, max_body))
-        return await answer(predict_records(payload), full=True)
+        return await answer(request, predict_records(payload), full=True)
 
     async def invocations(request: Request) -> JSONResponse:
         payload = parse_json(await read_body(request, max_body))
-        return await answer(invocation_records(payload), full=False)
+        return await answer(request, invocation_records(payload), full=False)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, HTTPException):
             return _error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
         return _error(500, "internal error; see the server log")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if prediction_log is not None:  # uvicorn may end the process right after shutdown
+            await run_in_threadpool(prediction_log.close)
 
     routes = [
         Route("/health", _guarded(health), methods=["GET"]),
@@ -168,7 +199,7 @@ def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
         Route("/predict", _guarded(predict_endpoint, secret), methods=["POST"]),
         Route("/invocations", _guarded(invocations, secret), methods=["POST"]),
     ]
-    return Starlette(routes=routes,
+    return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: http_error, Exception: http_error})
 
 

@@ -131,11 +131,12 @@ def test_drift_example_stops_a_bad_batch(tmp_path: Path, mlpipe: Invoke,
     monkeypatch.setenv("MLPIPE_LOCK_WAIT", "0.5")
     good = mlpipe("run", "--json")
     assert statuses(good) == {s: "ran" for s in ("batches", "profile", "check", "ingest",
-                                                 "train")}, good.stdout
+                                                 "train", "evaluate", "register")}, good.stdout
     bad = mlpipe("run", "--json", "-S", "batch.shift=1.0")
     assert bad.exit_code == 1
     assert statuses(bad) == {"batches": "ran", "profile": "cached", "check": "failed",
-                             "ingest": "skipped", "train": "skipped"}
+                             "ingest": "skipped", "train": "skipped", "evaluate": "skipped",
+                             "register": "skipped"}
     reason = json.loads(bad.stdout)["stages"][2]["reason"]
     assert re.match(r"column 'income': drift KS p=\S+ < 0\.01", reason), reason
     report = json.loads((root / "out/check/report.json").read_text())

@@ -193,6 +193,12 @@ class TestCollectReferences:
         assert refs.keys == {"k1", "k2"}
         assert refs.sources == ("mlpipe.lock", "other.lock", "1 registered model versions")
 
+    def test_a_registered_versions_training_data_stays(self, ws: Workspace) -> None:
+        model = ws.root / "model.bin"
+        model.write_bytes(b"three")
+        Registry(ws.state_dir).register("m", model, {"training_data_hash": F1}, {}, {})
+        assert cachemaint.collect_references(ws).digests == {F3, F1}
+
     def test_an_unreadable_lock_file_stops_gc(self, ws: Workspace) -> None:
         ws.lock_file.write_text("format: 7\n")
         with pytest.raises(LockFileError, match="format 7"):
