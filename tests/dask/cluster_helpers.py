@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,6 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# Stage commands run this interpreter (it has psutil, which the probes use), whatever is first
+# on PATH.
+PYTHON = shlex.quote(sys.executable)
 
 # A command stage's script: `python probe.py NAME SECONDS` records the pids and command lines
 # of its ancestors (one of them is the dask worker that ran it) and when it started and ended.
@@ -88,7 +93,7 @@ def probed(root: Path, name: str) -> dict[str, Any]:
 
 def probe_stage(name: str, seconds: float = 0.0) -> str:
     """A pipeline-file entry for a probe stage."""
-    return (f"  {name}:\n    kind: command\n    cmd: python probe.py {name} {seconds}\n"
+    return (f"  {name}:\n    kind: command\n    cmd: {PYTHON} probe.py {name} {seconds}\n"
             f"    deps: [probe.py]\n    outs: [out/{name}.json]\n")
 
 

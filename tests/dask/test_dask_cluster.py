@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cluster_helpers import (
     PROBE,
+    PYTHON,
     Cluster,
     dead,
     finish,
@@ -93,11 +94,11 @@ if attempt == 1:
 
 
 def test_a_killed_worker_is_survived_by_one_retry(project: Path, both_workers: Cluster) -> None:
-    write_tree(project, {"victim.py": VICTIM, "mlpipe.yaml": """\
+    write_tree(project, {"victim.py": VICTIM, "mlpipe.yaml": f"""\
         stages:
           victim:
             kind: command
-            cmd: python victim.py
+            cmd: {PYTHON} victim.py
             deps: [victim.py]
             outs: [out/result.txt]
         """})
@@ -156,7 +157,7 @@ stages:
     model: train.model
     data: ingest.test
     schema: ingest.schema
-"""
+""".replace("cmd: python ", f"cmd: {PYTHON} ")
 
 
 def test_results_equal_the_local_executors_and_cv_runs_on_the_cluster(

@@ -12,7 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster, dead, finish, local_cluster, run, start, wait_until
+from cluster_helpers import (
+    PYTHON,
+    Cluster,
+    dead,
+    finish,
+    local_cluster,
+    run,
+    start,
+    wait_until,
+)
 from conftest import Invoke, write_tree
 
 from mlpipe import lockfile
@@ -55,7 +64,7 @@ stages:
     deps: [report.sh, work/model.txt]
     outs: [report.txt]
     metrics: [metrics.json]
-"""
+""".replace("cmd: python ", f"cmd: {PYTHON} ")
 SOURCES = {"src/steps.py": STEPS, "data/raw.csv": "b,2\na,1\nc,3\na,4\n", "report.sh": REPORT}
 OUTPUTS = ("work/features", "work/model.txt", "report.txt", "metrics.json")
 
@@ -215,7 +224,7 @@ def test_a_lost_worker_is_retried_from_a_fresh_scratch_directory(
         stages:
           victim:
             kind: command
-            cmd: python victim.py {probe}
+            cmd: {PYTHON} victim.py {probe}
             deps: [victim.py]
             outs: [result.txt]
         """})
