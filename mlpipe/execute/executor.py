@@ -148,7 +148,8 @@ class Scheduler:
         self.emit(StageStarted(stage.name, "running", decision.reason))
         record.clear_outputs(session, stage)
         task = StageTask(stage, session.workspace.root, session.workspace.logs_dir,
-                         session.workspace.lock_file, deps=dict(facts.deps))
+                         session.workspace.lock_file, deps=dict(facts.deps),
+                         pipeline_file=session.workspace.pipeline_file)
         started = time.perf_counter()
         running[self.executor.submit(task)] = _Running(
             stage, facts.key, dict(facts.deps), decision.reason, started)

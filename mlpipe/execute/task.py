@@ -24,6 +24,7 @@ class StageTask:
         root: The pipeline root (working directory).
         logs_dir: Where `<stage>.out` and `<stage>.err` go.
         lock_file: The pipeline's lock file (kinds may check inputs against it).
+        pipeline_file: The pipeline file (e.g. for its `description`).
         parallel_backend: joblib backend for the stage's own `n_jobs` work (e.g. "dask" on a
             dask worker, so it runs on the same cluster); None keeps joblib's default.
         deps: Dep path -> the content hash the Scheduler observed when it started the stage
@@ -36,6 +37,7 @@ class StageTask:
     lock_file: Path | None = None
     parallel_backend: str | None = None
     deps: Mapping[str, str | None] = field(default_factory=dict)
+    pipeline_file: Path | None = None
 
     @property
     def stdout_path(self) -> Path:
@@ -74,7 +76,7 @@ def run_task(task: StageTask) -> TaskOutcome:
     ctx = StageContext(stage=task.stage, root=task.root, stdout_path=task.stdout_path,
                        stderr_path=task.stderr_path,
                        env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)},
-                       lock_file=task.lock_file)
+                       lock_file=task.lock_file, pipeline_file=task.pipeline_file)
     try:
         with _joblib_backend(task.parallel_backend):
             result = kinds.get(task.stage.kind).run(ctx)

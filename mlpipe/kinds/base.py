@@ -40,6 +40,7 @@ class StageContext:
         env: Extra environment variables for the stage.
         lock_file: The pipeline's lock file: what each stage last produced, for kinds that
             check an input against the hash its producer recorded (None outside a run).
+        pipeline_file: The pipeline file the stage belongs to (None outside a run).
     """
 
     stage: StageSpec
@@ -48,6 +49,7 @@ class StageContext:
     stderr_path: Path
     env: Mapping[str, str] = field(default_factory=dict)
     lock_file: Path | None = None
+    pipeline_file: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,13 @@ stage's outputs, and may have been moved since (by a later run, `models promote`
 
 Each version gets a model card (`mlpipe.models.card`), built when the version is first
 registered and stored with it; the stage writes it as `card` (Markdown) and `card_json`. Its
-intended use is the pipeline file's top-level `description`, read from the pipeline file
-beside the lock file (`x.lock` belongs to `x.yaml`). `validation` (e.g. `validate.report`)
+intended use is the pipeline file's top-level `description`. `validation` (e.g. `validate.report`)
 adds a validation summary; the lock file gives the keys of the stages upstream of the model.
 Registering the same bytes again returns the stored card unchanged.
 """
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,7 +43,6 @@ from mlpipe.models.cardstore import CardStore
 from mlpipe.models.registry import ModelVersion, Registry, RegistryError, check_name
 
 INPUT_FIELDS = ("model", "meta", "metrics_file", "report", "validation")
-PIPELINE_SUFFIXES = (".yaml", ".yml")
 
 
 def _read_object(stage: str, root: Path, rel: str, what: str) -> dict[str, Any]:
@@ -120,37 +117,25 @@ def lineage(ctx: StageContext) -> dict[str, Any]:
     }
 
 
-def intended_use(lock_file: Path | None) -> str | None:
-    """The top-level `description` of the pipeline file that owns `lock_file`, if any.
-
-    The pipeline file is the first file beside the lock file with the same stem (`mlpipe.yaml`
-    for `mlpipe.lock`; `.yaml` and `.yml` first) that holds a mapping with `stages`.
+def intended_use(pipeline_file: Path | None) -> str | None:
+    """The pipeline file's top-level `description`, if any.
 
     Args:
-        lock_file: The pipeline's lock file (None outside a run).
+        pipeline_file: The pipeline file (None outside a run).
 
     Returns:
-        The description as text, or None when there is none (or no pipeline file is found).
+        The description as text, or None when there is none or the file cannot be read.
     """
-    if lock_file is None:
+    if pipeline_file is None:
         return None
     from mlpipe.spec.yamlio import load_file
 
-    siblings = [lock_file.with_suffix(s) for s in PIPELINE_SUFFIXES]
-    siblings += sorted(p for p in lock_file.parent.glob(f"{glob.escape(lock_file.stem)}*")
-                       if p.suffix not in (".lock", *PIPELINE_SUFFIXES)
-                       and p.with_suffix(".lock") == lock_file)
-    for path in siblings:
-        if not path.is_file():
-            continue
-        try:
-            raw = load_file(path)
-        except MlpipeError:
-            continue
-        if isinstance(raw, dict) and "stages" in raw:
-            value = raw.get("description")
-            return None if value is None else str(value).strip() or None
-    return None
+    try:
+        raw = load_file(pipeline_file)
+    except MlpipeError:
+        return None
+    value = raw.get("description") if isinstance(raw, dict) else None
+    return None if value is None else str(value).strip() or None
 
 
 def card_facts(ctx: StageContext, report: dict[str, Any] | None) -> cardlib.CardFacts:
@@ -173,7 +158,7 @@ def card_facts(ctx: StageContext, report: dict[str, Any] | None) -> cardlib.Card
     lock = lockfile.read(ctx.lock_file) if ctx.lock_file is not None else {}
     paths = [config[f] for f in INPUT_FIELDS if config.get(f)]
     return cardlib.CardFacts(
-        intended_use=intended_use(ctx.lock_file), report=report, validation=validation,
+        intended_use=intended_use(ctx.pipeline_file), report=report, validation=validation,
         validation_path=config.get("validation"),
         stages=cardlib.upstream_stages(lock, paths), mlpipe_version=__version__)
 

@@ -137,16 +137,17 @@ def test_a_card_that_json_cannot_hold_is_refused(tmp_path: Path) -> None:
         CardStore(tmp_path).put(a_version(), {"bad": object()})
 
 
-def test_intended_use_is_the_description_of_the_lock_files_pipeline(tmp_path: Path) -> None:
+def test_intended_use_is_the_pipeline_files_description(tmp_path: Path) -> None:
     from mlpipe.kinds.register_model import intended_use
 
     stages = "stages:\n  a: {kind: command, cmd: 'true'}\n"
     (tmp_path / "mlpipe.yaml").write_text(f"description: '  Sort flowers.  '\n{stages}")
     (tmp_path / "train.yml").write_text(stages)
-    (tmp_path / "odd.notes").write_text("description: not a pipeline\n")
-    (tmp_path / "odd.conf").write_text(f"description: 3\n{stages}")
-    assert intended_use(tmp_path / "mlpipe.lock") == "Sort flowers."
-    assert intended_use(tmp_path / "train.lock") is None  # a pipeline without a description
-    assert intended_use(tmp_path / "odd.lock") == "3"  # the sibling that is a pipeline
-    assert intended_use(tmp_path / "missing.lock") is None
+    (tmp_path / "odd.yaml").write_text(f"description: 3\n{stages}")
+    (tmp_path / "broken.yaml").write_text("description: [unclosed\n")
+    assert intended_use(tmp_path / "mlpipe.yaml") == "Sort flowers."
+    assert intended_use(tmp_path / "train.yml") is None  # a pipeline without a description
+    assert intended_use(tmp_path / "odd.yaml") == "3"
+    assert intended_use(tmp_path / "broken.yaml") is None
+    assert intended_use(tmp_path / "missing.yaml") is None
     assert intended_use(None) is None
