@@ -48,6 +48,11 @@ class Workspace:
         return self.state_dir / "cache" / "runs"
 
     @property
+    def lock_memo(self) -> Path:
+        """The parsed lock file, kept under the hash of its bytes (see lockfile.read)."""
+        return self.state_dir / f"{self.pipeline_file.stem}.lock.json"
+
+    @property
     def state_db(self) -> Path:
         return self.state_dir / "state.db"
 

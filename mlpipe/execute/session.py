@@ -53,7 +53,7 @@ class Session:
         self.store = ObjectStore(ws.objects_dir)
         self.runcache = RunCache(ws.runs_dir, self.warn)
         self.history = History(ws.history_db)
-        self.lock = lockfile.read(ws.lock_file)
+        self.lock = lockfile.read(ws.lock_file, ws.lock_memo)
         self._lock_writer = lockfile.LockWriter(ws.lock_file)
         self._lock_written = False
 

@@ -149,3 +149,61 @@ def test_the_writer_rewrites_changed_entries_and_matches_dumps(tmp_path: Path) -
     assert lockfile.read(path) == entries
     writer.write({})
     assert lockfile.read(path) == {}
+
+
+class TestMemo:
+    """`read(path, memo)`: an unchanged lock file is read from its parsed form, not as YAML."""
+
+    @staticmethod
+    def no_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+        def refuse(*_: Any, **__: Any) -> Any:
+            raise AssertionError("the lock file was parsed as YAML again")
+
+        monkeypatch.setattr(lockfile.yaml, "load", refuse)
+
+    def test_an_unchanged_lock_file_is_read_from_the_memo(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        path, memo = tmp_path / "mlpipe.lock", tmp_path / "state" / "mlpipe.lock.json"
+        entries = {"train": TRAIN, "prepare": PREPARE}
+        lockfile.write(path, entries)
+        assert lockfile.read(path, memo) == entries
+        self.no_yaml(monkeypatch)
+        assert lockfile.read(path, memo) == entries
+
+    def test_a_changed_lock_file_is_parsed_again(self, tmp_path: Path) -> None:
+        path, memo = tmp_path / "mlpipe.lock", tmp_path / "memo.json"
+        lockfile.write(path, {"train": TRAIN})
+        lockfile.read(path, memo)
+        lockfile.write(path, {"prepare": PREPARE})
+        assert lockfile.read(path, memo) == {"prepare": PREPARE}
+
+    @pytest.mark.parametrize("memo_text", ["{", "[]", '{"format": 1, "digest": "x", "raw": 1}',
+                                           '{"format": 99}'])
+    def test_a_bad_or_foreign_memo_is_ignored(self, tmp_path: Path, memo_text: str) -> None:
+        path, memo = tmp_path / "mlpipe.lock", tmp_path / "memo.json"
+        lockfile.write(path, {"train": TRAIN})
+        memo.write_text(memo_text)
+        assert lockfile.read(path, memo) == {"train": TRAIN}
+
+    @pytest.mark.parametrize("value", [{1: "int key"}, float("nan")])
+    def test_values_json_cannot_give_back_are_never_memoized(
+            self, tmp_path: Path, value: Any) -> None:
+        path, memo = tmp_path / "mlpipe.lock", tmp_path / "memo.json"
+        entry = LockEntry(kind="command", key="k", definition="d", params={"p": value})
+        lockfile.write(path, {"s": entry})
+        read = lockfile.read(path, memo)["s"].params["p"]
+        assert read == value or (read != read and value != value)  # nan
+        assert not memo.exists()
+
+    def test_a_memo_that_cannot_be_written_only_costs_the_memo(self, tmp_path: Path) -> None:
+        path, memo = tmp_path / "mlpipe.lock", tmp_path / "memo.json"
+        lockfile.write(path, {"train": TRAIN})
+        memo.mkdir()  # in the way, even for root
+        assert lockfile.read(path, memo) == {"train": TRAIN}
+        assert lockfile.read(path, memo) == {"train": TRAIN}
+
+    def test_a_lock_file_that_is_not_utf8_is_a_lock_file_error(self, tmp_path: Path) -> None:
+        path = tmp_path / "mlpipe.lock"
+        path.write_bytes(b"format: 1\nstages: {a: \xff}\n")
+        with pytest.raises(LockFileError, match="not UTF-8"):
+            lockfile.read(path, tmp_path / "memo.json")
