@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpipe.models.registry import DB_NAME, RegistryError
+from mlpipe.models.registry import DB_NAME, RegistryError, transaction
 
 if TYPE_CHECKING:
     from mlpipe.models.registry import ModelVersion
@@ -38,21 +38,8 @@ class CardStore:
         """
         self.db_path = Path(state_dir) / DB_NAME
 
-    @contextmanager
-    def _connect(self, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction; reads of a registry that does not exist create no files."""
-        if write:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        target = str(self.db_path) if write or self.db_path.exists() else ":memory:"
-        with closing(sqlite3.connect(target, timeout=30, isolation_level=None)) as conn:
-            conn.executescript(_SCHEMA)
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _connect(self, write: bool) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db_path, _SCHEMA, write)
 
     def put(self, version: ModelVersion, card: Mapping[str, Any]) -> dict[str, Any]:
         """Store `card` for `version` unless it has one; return the card it now has.

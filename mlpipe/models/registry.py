@@ -15,7 +15,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +80,28 @@ class ModelVersion:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@contextmanager
+def transaction(db_path: Path, schema: str, write: bool) -> Iterator[sqlite3.Connection]:
+    """A connection to the registry database inside one transaction (IMMEDIATE for writes),
+    committed on success, with `schema` (CREATE ... IF NOT EXISTS) applied first.
+
+    Reads of a registry that does not exist yet see an empty one and create no files.
+    """
+    if write:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    target = str(db_path) if write or db_path.exists() else ":memory:"
+    with closing(sqlite3.connect(target, timeout=30, isolation_level=None)) as conn:
+        conn.row_factory = sqlite3.Row
+        conn.executescript(schema)
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def _row_to_version(row: sqlite3.Row) -> ModelVersion:
@@ -148,25 +170,8 @@ class Registry:
         self.db_path = self.state_dir / DB_NAME
         self.store = ObjectStore(self.state_dir / "cache" / "objects")
 
-    @contextmanager
-    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """A connection inside one transaction (IMMEDIATE for writes), committed on success.
-
-        Reads of a registry that does not exist yet see an empty one and create no files.
-        """
-        if write:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-        target = str(self.db_path) if write or self.db_path.exists() else ":memory:"
-        with closing(sqlite3.connect(target, timeout=30, isolation_level=None)) as conn:
-            conn.row_factory = sqlite3.Row
-            conn.executescript(_SCHEMA)
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _connect(self, write: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db_path, _SCHEMA, write)
 
     def register(self, name: str, model_file: Path, meta: dict, metrics: dict, lineage: dict,
                  gates_passed: bool = True) -> ModelVersion:

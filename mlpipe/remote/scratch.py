@@ -18,7 +18,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -115,15 +115,8 @@ class Shipment:
 
         def fetch_one(dest: Path) -> None:
             digest, dep = files[dest]
-            try:
+            with self._fetching(dep, "it is not on the remote (removed meanwhile?); run again"):
                 self.remote.download_object(digest, dest)
-            except FileNotFoundError:
-                raise StagingProblem(self._problem(dep, "it is not on the remote (removed "
-                                                        "meanwhile?); run again")) from None
-            except Corrupt as exc:
-                raise StagingProblem(self._problem(dep, str(exc))) from None
-            except Exception as exc:  # fsspec backends raise their own errors
-                raise StagingProblem(self._problem(dep, describe(exc))) from None
             executable = dest.relative_to(root).as_posix() in self.executable
             os.chmod(dest, 0o755 if executable else 0o644)
 
@@ -131,21 +124,28 @@ class Shipment:
 
     def _manifest(self, path: str, digest: str) -> list[tuple[str, str]]:
         """A dep directory's files (relative path, digest), checked against its digest."""
-        try:
+        with self._fetching(path, "its directory manifest is not on the remote; run again"):
             data, _ = self.remote.read_manifest(digest)
             rows = [(str(rel), str(member)) for rel, member in json.loads(data)]
-        except FileNotFoundError:
-            raise StagingProblem(self._problem(path, "its directory manifest is not on the "
-                                                     "remote; run again")) from None
-        except Corrupt as exc:
-            raise StagingProblem(self._problem(path, str(exc))) from None
-        except Exception as exc:  # fsspec backends raise their own errors
-            raise StagingProblem(self._problem(path, describe(exc))) from None
         bad = [rel for rel, _ in rows if not safe_relative(rel)]
         if bad:
             raise StagingProblem(self._problem(path, f"its manifest names {bad[0]!r}, which "
                                                      "leads out of the directory"))
         return rows
+
+    @contextlib.contextmanager
+    def _fetching(self, dep: str, missing: str) -> Iterator[None]:
+        """Turn what reading `dep` from the remote can raise into a StagingProblem."""
+        try:
+            yield
+        except StagingProblem:
+            raise
+        except FileNotFoundError:
+            raise StagingProblem(self._problem(dep, missing)) from None
+        except Corrupt as exc:
+            raise StagingProblem(self._problem(dep, str(exc))) from None
+        except Exception as exc:  # fsspec backends raise their own errors
+            raise StagingProblem(self._problem(dep, describe(exc))) from None
 
     def _problem(self, dep: str, reason: str) -> str:
         return (f"cannot fetch dep {dep} from remote '{self.remote.url}' on "

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from conftest import Invoke, write_tree
+
+from mlpipe import lockfile
 
 PIPELINE = """
 params:
@@ -95,3 +98,17 @@ def test_status_with_override(project: Path, mlpipe: Invoke) -> None:
     body = json.loads(mlpipe("status", "--json", "-S", "featurize.window=4").stdout)
     assert body["stale"] is True
     assert body["stages"][0]["reasons"] == ["param featurize.window 3 -> 4"]
+
+
+def test_a_lock_file_changed_on_disk_is_read_afresh_not_from_its_parsed_copy(
+        project: Path, mlpipe: Invoke) -> None:
+    setup(project, mlpipe)
+    assert reasons(mlpipe) == {"featurize": [], "train": []}
+    assert (project / ".mlpipe" / "mlpipe.lock.json").is_file()  # the parsed copy
+    lock = project / "mlpipe.lock"
+    entries = lockfile.read(lock)
+    old = entries["featurize"]  # as a merge or a checkout of another commit might leave it
+    entries["featurize"] = replace(old, key="0" * 32, deps={"raw.csv": "f" * 32})
+    lockfile.write(lock, entries)
+    assert reasons(mlpipe) == {"featurize": ["dep raw.csv changed",
+                                             "seen before: restore from cache"], "train": []}
