@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from mlpipe import kinds
 from mlpipe.cli.app import app
-from mlpipe.kinds.base import StageContext, StageKind, StageResult, output_path
+from mlpipe.kinds.plugin import StageContext, StageKind, StageResult, output_path
 
 PY = sys.executable
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlpipe.errors import EXIT_USAGE, MlpipeError
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 
 def check(

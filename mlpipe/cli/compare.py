@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlpipe.cli import options as opt
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 if TYPE_CHECKING:
-    from mlpipe.diffs import Change
+    from mlpipe.revisions.diffs import Change
 
 params_app = typer.Typer(help="Params across commits.", no_args_is_help=True)
 metrics_app = typer.Typer(help="Metrics across commits.", no_args_is_help=True)
@@ -26,7 +26,7 @@ Markdown = Annotated[bool, typer.Option("--md", help="Print a Markdown table.")]
 
 def _print(changes: list[Change], with_path: bool, as_json: bool, as_md: bool,
            labels: tuple[str, str]) -> None:
-    from mlpipe import diffs
+    from mlpipe.revisions import diffs
 
     if as_json:
         typer.echo(json.dumps({"old": labels[0], "new": labels[1],
@@ -57,7 +57,8 @@ def params_diff(rev_a: RevA = "HEAD", rev_b: RevB = None,
                 file: opt.PipelineFile = Path(DEFAULT_FILE), show_all: ShowAll = False,
                 as_json: opt.Json = False, as_md: Markdown = False) -> None:
     """Params that differ between two revisions (default: HEAD against the work tree)."""
-    from mlpipe import diffs, revisions
+    from mlpipe.revisions import diffs
+    from mlpipe.revisions import snapshot as revisions
 
     old, new = revisions.snapshot(file, rev_a), revisions.snapshot(file, rev_b)
     changes = diffs.diff_values(old.params, new.params, show_all=show_all)
@@ -69,7 +70,8 @@ def metrics_diff(rev_a: RevA = "HEAD", rev_b: RevB = None,
                  file: opt.PipelineFile = Path(DEFAULT_FILE), show_all: ShowAll = False,
                  as_json: opt.Json = False, as_md: Markdown = False) -> None:
     """Metrics that differ between two revisions (default: HEAD against the work tree)."""
-    from mlpipe import diffs, revisions
+    from mlpipe.revisions import diffs
+    from mlpipe.revisions import snapshot as revisions
 
     old, new = revisions.snapshot(file, rev_a), revisions.snapshot(file, rev_b)
     changes = diffs.diff_metrics(old.metrics, new.metrics, show_all=show_all)
@@ -87,7 +89,7 @@ def metrics_show(
     as_json: opt.Json = False,
 ) -> None:
     """Metrics of the work tree, or per commit with --all-commits (oldest first)."""
-    from mlpipe import metrics_log
+    from mlpipe.revisions import metrics_log
 
     rows = metrics_log.per_commit(file) if all_commits else [metrics_log.current(file)]
     if plot is not None:
@@ -98,7 +100,7 @@ def metrics_show(
     from rich.table import Table
 
     from mlpipe.cli.render import stdout_console
-    from mlpipe.diffs import format_value
+    from mlpipe.revisions.diffs import format_value
 
     names = sorted({name for row in rows for name in row.metrics})
     table = Table(box=None, header_style="bold")

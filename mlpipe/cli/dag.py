@@ -10,10 +10,10 @@ import typer
 
 from mlpipe.cli import options as opt
 from mlpipe.errors import UsageError
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 if TYPE_CHECKING:
-    from mlpipe.graph import StageGraph
+    from mlpipe.core.graph import StageGraph
 
 
 def to_mermaid(graph: StageGraph) -> str:

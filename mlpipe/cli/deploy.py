@@ -10,7 +10,7 @@ import typer
 
 from mlpipe.cli import options as opt
 from mlpipe.errors import EXIT_STALE
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 deploy_app = typer.Typer(help="Deployments: compare what is deployed with what is declared.",
                          no_args_is_help=True)
@@ -46,7 +46,7 @@ def status(file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Json = Fals
     Compares the deploy stages (target server) of the pipeline file at git HEAD, with the
     registry version each model reference resolves to now, against the recorded deployments.
     """
-    from mlpipe.serving.status import deploy_status
+    from mlpipe.serving.deploy_status import deploy_status
 
     report = deploy_status(file)
     if as_json:

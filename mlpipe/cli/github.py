@@ -18,9 +18,9 @@ from mlpipe.execute.events import Event, StageFinished, Status
 
 if TYPE_CHECKING:
     from mlpipe.api import Loaded, RunReport
-    from mlpipe.diffs import Change
+    from mlpipe.core.planner import Plan
     from mlpipe.errors import MlpipeError
-    from mlpipe.planner import Plan
+    from mlpipe.revisions.diffs import Change
 
 LOG_LIMIT = 200_000  # characters of one stage's log shown inside its group
 
@@ -120,7 +120,7 @@ def base_rev() -> str | None:
 def run_summary(loaded: Loaded, report: RunReport, changes: list[Change] | None,
                 base: str | None, problems: list[str], mermaid: str) -> str:
     """The job summary of a run, as Markdown."""
-    from mlpipe.diffs import format_value, markdown
+    from mlpipe.revisions.diffs import format_value, markdown
 
     lines = [f"## mlpipe run: {loaded.spec.name}", ""]
     counts: dict[str, int] = {}
@@ -192,9 +192,11 @@ def failed_checks(loaded: Loaded) -> list[str]:
 
 def report_run(file: Path, report: RunReport, overrides: tuple[str, ...]) -> None:
     """Write the job summary and step outputs of a finished run."""
-    from mlpipe import api, diffs, revisions
+    from mlpipe import api
     from mlpipe.cli.dag import to_mermaid
     from mlpipe.errors import MlpipeError
+    from mlpipe.revisions import diffs
+    from mlpipe.revisions import snapshot as revisions
 
     loaded = api.load(file, overrides)
     now = revisions.workspace(file)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlpipe.errors import UsageError
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 hooks_app = typer.Typer(help="Install or remove mlpipe's git hooks.", no_args_is_help=True)
 
@@ -18,7 +18,7 @@ Pipelines = Annotated[list[Path] | None, typer.Option(
 
 
 def _hooks_dir() -> tuple[Path, Path]:
-    from mlpipe import gitinfo
+    from mlpipe.vcs import gitinfo
 
     found = gitinfo.hooks_dir(Path.cwd())
     if found is None:
@@ -39,7 +39,7 @@ def install(
 ) -> None:
     """Write git hooks (pre-commit when no hook is named). Existing hooks are never overwritten
     silently: without --force, a hook mlpipe did not write stops the install."""
-    from mlpipe import githooks
+    from mlpipe.vcs import hooks as githooks
 
     top, hooks_dir = _hooks_dir()
     pipelines = []
@@ -56,7 +56,7 @@ def install(
 @hooks_app.command("uninstall")
 def uninstall() -> None:
     """Remove the hooks mlpipe wrote (others are left alone) and restore replaced ones."""
-    from mlpipe import githooks
+    from mlpipe.vcs import hooks as githooks
 
     _, hooks_dir = _hooks_dir()
     changes = githooks.uninstall(hooks_dir)

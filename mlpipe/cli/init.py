@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from mlpipe.errors import UsageError
-from mlpipe.fsutil import atomic_write_text
-from mlpipe.workspace import DEFAULT_FILE, STATE_DIR
+from mlpipe.state.fsutil import atomic_write_text
+from mlpipe.state.workspace import DEFAULT_FILE, STATE_DIR
 
 TEMPLATE = """\
 # An mlpipe pipeline: `mlpipe run` brings every output up to date, running only the stages

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlpipe.cli import options as opt
-from mlpipe.workspace import DEFAULT_FILE, Workspace
+from mlpipe.state.workspace import DEFAULT_FILE, Workspace
 
 if TYPE_CHECKING:
     from mlpipe.models.registry import ModelVersion, Registry

@@ -12,7 +12,7 @@ import typer
 from mlpipe.cli import options as opt
 from mlpipe.errors import EXIT_DRIFT, EXIT_OK
 from mlpipe.monitor.checks import DEFAULT_MAX_DROP
-from mlpipe.workspace import DEFAULT_FILE, Workspace
+from mlpipe.state.workspace import DEFAULT_FILE, Workspace
 
 if TYPE_CHECKING:
     from mlpipe.monitor.assess import MonitorReport

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from mlpipe.cli import options as opt
-from mlpipe.workspace import DEFAULT_FILE, Workspace
+from mlpipe.state.workspace import DEFAULT_FILE, Workspace
 
 remote_app = typer.Typer(help="Named remotes: where push, pull and run --pull/--push share the "
                               "cache.", no_args_is_help=True)

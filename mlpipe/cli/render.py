@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from mlpipe.api import RunReport
-    from mlpipe.planner import Plan
+    from mlpipe.core.planner import Plan
 
 _STYLE = {"waiting": "dim", "running": "yellow", "restoring": "cyan", "cached": "green",
           "restored": "cyan", "ran": "bold green", "failed": "bold red", "skipped": "magenta"}

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlpipe.cli import options as opt
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 Output = Annotated[Path, typer.Option(
     "--output", "-o", help="The HTML file to write (replaced atomically).", dir_okay=False)]

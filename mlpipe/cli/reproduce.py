@@ -10,7 +10,7 @@ import typer
 
 from mlpipe.cli import options as opt
 from mlpipe.errors import EXIT_STAGE_FAILED
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 
 def reproduce(
@@ -25,7 +25,7 @@ def reproduce(
     """Rebuild REV's outputs in a temporary git worktree sharing this checkout's cache, and
     say whether each output's hash matches REV's lock file. Exit 1 when one does not."""
     from mlpipe.cli import render
-    from mlpipe.reproduce import reproduce as rebuild
+    from mlpipe.revisions.reproduce import reproduce as rebuild
 
     result = rebuild(file, rev, force=not use_cache, jobs=jobs,
                      on_event=render.PlainRenderer(render.stderr_out()))

@@ -9,7 +9,7 @@ import typer
 
 from mlpipe.cli import options as opt
 from mlpipe.cli.transfer import Remote, summary
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 if TYPE_CHECKING:
     from mlpipe.api import RunReport
@@ -56,7 +56,7 @@ def run(
     from mlpipe import api
     from mlpipe.cli import github, render
     from mlpipe.execute.events import FailurePolicy
-    from mlpipe.workspace import Workspace
+    from mlpipe.state.workspace import Workspace
 
     selection = api.Selection(tuple(targets or ()), downstream, no_deps)
     console = render.stdout_out()

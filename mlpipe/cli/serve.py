@@ -9,7 +9,7 @@ import typer
 
 from mlpipe.cli import options as opt
 from mlpipe.errors import UsageError
-from mlpipe.workspace import DEFAULT_FILE, Workspace
+from mlpipe.state.workspace import DEFAULT_FILE, Workspace
 
 if TYPE_CHECKING:
     from mlpipe.models.registry import ModelVersion

@@ -9,7 +9,7 @@ import typer
 
 from mlpipe.cli import options as opt
 from mlpipe.errors import EXIT_STALE, UsageError
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 
 def status(
@@ -33,7 +33,7 @@ def status(
     if rev is not None:
         if targets or downstream or no_deps or overrides:
             raise UsageError("--rev takes no targets, --downstream, --no-deps or -S")
-        from mlpipe.reproduce import status_at
+        from mlpipe.revisions.reproduce import status_at
 
         plan = status_at(file, rev)
     else:

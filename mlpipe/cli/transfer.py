@@ -10,7 +10,7 @@ import typer
 
 from mlpipe.cli import options as opt
 from mlpipe.cli.cache import plural, size_text
-from mlpipe.workspace import DEFAULT_FILE
+from mlpipe.state.workspace import DEFAULT_FILE
 
 if TYPE_CHECKING:
     from mlpipe.api import TransferOptions

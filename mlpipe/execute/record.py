@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlpipe import kinds
+from mlpipe.core.fingerprint import template_hash
+from mlpipe.core.planner import Decision
 from mlpipe.errors import StageFailed
 from mlpipe.execute.session import Session
-from mlpipe.fingerprint import template_hash
-from mlpipe.fsutil import remove
-from mlpipe.hashing import is_dir_hash
-from mlpipe.history import HistoryRow
-from mlpipe.lockfile import LockEntry
-from mlpipe.planner import Decision
-from mlpipe.runcache import RunEntry, can_cache
 from mlpipe.spec.model import StageSpec
+from mlpipe.state.fsutil import remove
+from mlpipe.state.hashing import is_dir_hash
+from mlpipe.state.history import HistoryRow
+from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.runcache import RunEntry, can_cache
 
 
 @dataclass(frozen=True)

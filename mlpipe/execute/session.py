@@ -8,18 +8,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from mlpipe import gitinfo, kinds, lockfile
+from mlpipe import kinds
+from mlpipe.core.planner import StageFacts, gather_facts
 from mlpipe.execute.events import Event, Notice
-from mlpipe.fsutil import fsync_file
-from mlpipe.hasher import PathHasher
-from mlpipe.history import History
-from mlpipe.lockfile import LockEntry
-from mlpipe.planner import StageFacts, gather_facts
-from mlpipe.runcache import RunCache, RunEntry
 from mlpipe.spec.model import PipelineSpec, StageSpec
-from mlpipe.statecache import StateCache
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.state import lockfile
+from mlpipe.state.filehash import PathHasher
+from mlpipe.state.fsutil import fsync_file
+from mlpipe.state.hashmemo import StateCache
+from mlpipe.state.history import History
+from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.runcache import RunCache, RunEntry
+from mlpipe.state.workspace import Workspace
+from mlpipe.vcs import gitinfo
 
 
 def _git_blobs(root: Path) -> Callable[[list[Path]], dict[Path, str]]:

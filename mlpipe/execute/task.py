@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlpipe import kinds
 from mlpipe.errors import StageFailed
-from mlpipe.kinds.base import StageContext
+from mlpipe.kinds.plugin import StageContext
 from mlpipe.spec.model import StageSpec
 
 

@@ -11,7 +11,7 @@ import importlib
 from functools import cache
 
 from mlpipe.errors import did_you_mean
-from mlpipe.kinds.base import StageKind
+from mlpipe.kinds.plugin import StageKind
 
 _BUILTIN: dict[str, str] = {
     "command": "mlpipe.kinds.command:CommandKind",

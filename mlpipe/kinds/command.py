@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpipe.errors import StageFailed
-from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult
+from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult
 
 TAIL_LINES = 20
 

@@ -25,8 +25,8 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 from mlpipe.errors import StageFailed
-from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
-from mlpipe.kinds.dataio import DataError, read_table, write_json, write_table
+from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
+from mlpipe.ml.dataio import DataError, read_table, write_json, write_table
 from mlpipe.models.registry import ModelVersion, Registry, RegistryError, parse_ref
 from mlpipe.serving.deployments import DeploymentError, deployable, model_info, model_ref
 from mlpipe.serving.deployments import write_record as write_deployment_record

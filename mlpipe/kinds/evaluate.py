@@ -2,7 +2,7 @@
 
 Outputs: `metrics` (flat JSON, recorded in the run history), `report` (metrics, slices,
 gates, baseline) and `plots` (PNG files). A failed gate writes every output, then fails the
-stage so nothing after it (register, deploy) runs. `baseline` (see `mlpipe.kinds.baselines`)
+stage so nothing after it (register, deploy) runs. `baseline` (see `mlpipe.ml.baselines`)
 gives the metrics that `baseline.<metric>` in a gate refers to. A model some stage produced
 is loaded only if its bytes match the hash that stage recorded in the lock file (`lockcheck`).
 """
@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mlpipe.errors import LockFileError, StageFailed
-from mlpipe.kinds import baselines, register
-from mlpipe.kinds import gates as gatelib
-from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
-from mlpipe.kinds.dataio import DataError, read_table, write_json
-from mlpipe.kinds.lockcheck import InputMismatch, read_recorded
-from mlpipe.kinds.scoring import plot_all, score
-from mlpipe.kinds.tabular import infer_task, library_versions, split_xy, target_and_task
+from mlpipe.kinds import register
+from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
+from mlpipe.ml import baselines
+from mlpipe.ml import gates as gatelib
+from mlpipe.ml.dataio import DataError, read_table, write_json
+from mlpipe.ml.scoring import plot_all, score
+from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task
+from mlpipe.state.lockcheck import InputMismatch, read_recorded
 
 
 @register

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlpipe.errors import StageFailed, did_you_mean
 from mlpipe.kinds import register
-from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
-from mlpipe.kinds.dataio import DataError, table_format, write_json, write_table
-from mlpipe.kinds.readers import (
+from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
+from mlpipe.ml.dataio import DataError, table_format, write_json, write_table
+from mlpipe.ml.readers import (
     TableSource,
     apply_dtypes,
     check_mixed_columns,
     read_file,
     require_columns,
 )
-from mlpipe.kinds.tabular import infer_task, library_versions, schema_of
+from mlpipe.ml.tables import infer_task, library_versions, schema_of
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -32,15 +32,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlpipe import __version__, gitinfo, lockfile
+from mlpipe import __version__
 from mlpipe.errors import MlpipeError, StageFailed
-from mlpipe.fsutil import atomic_write_text
-from mlpipe.hashing import hash_file
-from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
-from mlpipe.kinds.dataio import DataError, read_json, write_json
+from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
+from mlpipe.ml.dataio import DataError, read_json, write_json
 from mlpipe.models import card as cardlib
 from mlpipe.models.cardstore import CardStore
 from mlpipe.models.registry import ModelVersion, Registry, RegistryError, check_name
+from mlpipe.state import lockfile
+from mlpipe.state.fsutil import atomic_write_text
+from mlpipe.state.hashing import hash_file
+from mlpipe.vcs import gitinfo
 
 INPUT_FIELDS = ("model", "meta", "metrics_file", "report", "validation")
 

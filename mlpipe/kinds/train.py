@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mlpipe.errors import StageFailed
-from mlpipe.hashing import hash_file
 from mlpipe.kinds import register
-from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
-from mlpipe.kinds.dataio import DataError, read_table, write_json
-from mlpipe.kinds.estimators import build, check_preprocessing, import_path
-from mlpipe.kinds.tabular import infer_task, library_versions, split_xy, target_and_task
+from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
+from mlpipe.ml.dataio import DataError, read_table, write_json
+from mlpipe.ml.estimators import build, check_preprocessing, import_path
+from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task
+from mlpipe.state.hashing import hash_file
 
 SEARCHES = ("grid", "random")
 TASKS = ("classification", "regression")

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlpipe.errors import StageFailed
 from mlpipe.kinds import register
-from mlpipe.kinds.base import ConfigProblem, StageContext, StageKind, StageResult, output_path
-from mlpipe.kinds.dataio import DataError, read_table, write_json
-from mlpipe.kinds.drift import drift_checks, skew_checks, validate_drift, validate_skew
-from mlpipe.kinds.expectations import (
+from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
+from mlpipe.ml.dataio import DataError, read_table, write_json
+from mlpipe.ml.drift import drift_checks, skew_checks, validate_drift, validate_skew
+from mlpipe.ml.expectations import (
     column_checks,
     infer_expectations,
     merge_expectations,
@@ -26,7 +26,7 @@ from mlpipe.kinds.expectations import (
     validate_expectations,
     validate_rows,
 )
-from mlpipe.kinds.tabular import library_versions
+from mlpipe.ml.tables import library_versions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,7 +146,7 @@ def write_expectations_file(path: Path, rows: Mapping[str, Any],
     """
     import yaml
 
-    from mlpipe.fsutil import atomic_write_text
+    from mlpipe.state.fsutil import atomic_write_text
 
     header = (f"# Expectations inferred by mlpipe from {origin}.\n"
               "# Edit them (loosen min/max, drop what may change), commit the file and set\n"

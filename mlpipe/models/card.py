@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlpipe.lockfile import LockEntry
     from mlpipe.models.registry import ModelVersion
+    from mlpipe.state.lockfile import LockEntry
 
 FORMAT = 1
 NO_INTENDED_USE = ("Not stated. Add a top-level `description:` to the pipeline file; "

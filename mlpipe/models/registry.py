@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from mlpipe.errors import EXIT_USAGE, MlpipeError, did_you_mean
-from mlpipe.hashing import hash_file
-from mlpipe.store import ObjectStore
+from mlpipe.state.hashing import hash_file
+from mlpipe.state.objects import ObjectStore
 
 DB_NAME = "registry.db"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

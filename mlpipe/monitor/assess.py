@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlpipe.models.registry import ModelVersion
-    from mlpipe.store import ObjectStore
+    from mlpipe.state.objects import ObjectStore
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The comparisons behind `mlpipe monitor`: drift of the live inputs, and live metrics.
 
-Drift uses validate's tests with validate's default thresholds (`mlpipe.kinds.drift`: KS for
+Drift uses validate's tests with validate's default thresholds (`mlpipe.ml.drift`: KS for
 numeric columns, chi-square for the others, p < 0.05 fails). Live metrics are computed by
-evaluate's own metric code (`mlpipe.kinds.scoring.score`) on the answers the server logged:
+evaluate's own metric code (`mlpipe.ml.scoring.score`) on the answers the server logged:
 `Replay` hands that code the logged predictions and probabilities as a model would, so what is
 scored is exactly what was served, and no model file is unpickled.
 
@@ -74,7 +74,7 @@ def drift(live: pd.DataFrame, training: pd.DataFrame) -> list[dict[str, Any]]:
         Report rows as validate writes them (check, column, observed, threshold, passed,
         message).
     """
-    from mlpipe.kinds.drift import drift_checks
+    from mlpipe.ml.drift import drift_checks
 
     shared = [c for c in live.columns if c in training.columns]
     return drift_checks(live[shared], training[shared], True)
@@ -153,7 +153,7 @@ def live_metrics(model: Replay, features: pd.DataFrame, y: pd.Series, task: str
     Returns:
         {metric: value}, as evaluate computes them.
     """
-    from mlpipe.kinds.scoring import score
+    from mlpipe.ml.scoring import score
 
     return score(model, features, y, task)
 

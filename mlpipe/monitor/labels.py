@@ -44,7 +44,7 @@ def read_labels(path: Path) -> pd.DataFrame:
     Raises:
         UsageError: The file is missing or cannot be read.
     """
-    from mlpipe.kinds.dataio import DataError, read_table
+    from mlpipe.ml.dataio import DataError, read_table
 
     try:
         return read_table(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlpipe.errors import CacheCorrupt
-from mlpipe.store import MissingObject, ObjectStore
+from mlpipe.state.objects import MissingObject, ObjectStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +57,7 @@ def training_data(store: ObjectStore, version: ModelVersion) -> TrainingData:
     Returns:
         The table, or the reason it is not available.
     """
-    from mlpipe.kinds.dataio import DataError, read_table
+    from mlpipe.ml.dataio import DataError, read_table
 
     digest = version.meta.get("training_data_hash")
     if not isinstance(digest, str) or not digest:

@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from mlpipe.errors import RemoteConfigError, did_you_mean, one_line
-from mlpipe.fsutil import atomic_write_text
 from mlpipe.spec.settings import RemoteSpec
+from mlpipe.state.fsutil import atomic_write_text
 
 FILE_NAME = "remotes.yaml"
 HEADER = "# Written by mlpipe remote: named remotes of this clone.\n"

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlpipe.errors import RemoteError
-from mlpipe.lockfile import LockEntry
 from mlpipe.remote import config
+from mlpipe.remote.cache import RemoteStore
 from mlpipe.remote.fs import open_remote
-from mlpipe.remote.store import RemoteStore
 from mlpipe.remote.sync import DEFAULT_JOBS, TransferFailure, TransferResult, pull, push, wanted
-from mlpipe.runcache import RunCache
 from mlpipe.spec.model import PipelineSpec, StageSpec
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.runcache import RunCache
+from mlpipe.state.workspace import Workspace
 
 
 def choose(workspace: Workspace, spec: PipelineSpec, flag: str | None) -> RemoteStore:

@@ -1,6 +1,6 @@
 """A stage on a worker that cannot see the project: a scratch directory as its root, its deps
 downloaded into it from the remote by digest, the stage run there, its outputs hashed and
-uploaded, and the directory removed (see `mlpipe.execute.staging` for the round trip).
+uploaded, and the directory removed (see `mlpipe.execute.executors.staging` for the round trip).
 
 Nothing is trusted on the way: a dep is written into the scratch directory only when its bytes
 match its digest, and an object is uploaded only when its bytes still match the digest it was
@@ -24,13 +24,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlpipe.errors import RemoteError
-from mlpipe.execute.staging import Runner, StagedResult
+from mlpipe.execute.executors.staging import Runner, StagedResult
 from mlpipe.execute.task import StageTask, TaskOutcome
-from mlpipe.hasher import PathHasher
-from mlpipe.hashing import is_dir_hash, manifest_bytes
+from mlpipe.remote.cache import Corrupt, RemoteStore, safe_relative
 from mlpipe.remote.fs import describe
-from mlpipe.remote.store import Corrupt, RemoteStore, safe_relative
-from mlpipe.statecache import StateCache
+from mlpipe.state.filehash import PathHasher
+from mlpipe.state.hashing import is_dir_hash, manifest_bytes
+from mlpipe.state.hashmemo import StateCache
 
 LOG_LIMIT = 1 << 20  # bytes of each log a worker sends back; a longer log keeps its end
 THREADS = 8  # transfers at once
@@ -62,7 +62,7 @@ class Shipment:
 
     def run(self, task: StageTask, runner: Runner, scratch_parent: str | None) -> StagedResult:
         """On a worker: run `task` in a new scratch directory, then remove it (see
-        `mlpipe.execute.staging.Shipment`)."""
+        `mlpipe.execute.executors.staging.Shipment`)."""
         scratch = Path(tempfile.mkdtemp(prefix=f"mlpipe-{task.stage.name}-", dir=scratch_parent))
         started = time.perf_counter()
         try:

@@ -3,7 +3,7 @@ manifest) and their run-cache entries.
 
 Content-addressed both ways: what the other side holds is skipped, found by listing shard
 directories in bulk. Transfers run on a thread pool; each object is checked against its
-digest (see `mlpipe.remote.store`). A run-cache entry moves only after every object it names
+digest (see `mlpipe.remote.cache`). A run-cache entry moves only after every object it names
 is in place, so a destination never holds an entry whose outputs are missing.
 """
 
@@ -15,14 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from mlpipe.fsutil import atomic_write_bytes
-from mlpipe.hashing import hash_bytes, is_dir_hash
-from mlpipe.lockfile import LockEntry
+from mlpipe.remote.cache import Corrupt, RemoteStore, is_digest, is_key, manifest_digests
 from mlpipe.remote.fs import describe
-from mlpipe.remote.store import Corrupt, RemoteStore, is_digest, is_key, manifest_digests
-from mlpipe.runcache import RunCache, RunEntry, can_cache
 from mlpipe.spec.model import StageSpec
-from mlpipe.store import ObjectStore
+from mlpipe.state.fsutil import atomic_write_bytes
+from mlpipe.state.hashing import hash_bytes, is_dir_hash
+from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.runcache import RunCache, RunEntry, can_cache
 
 DEFAULT_JOBS = 8
 T = TypeVar("T")

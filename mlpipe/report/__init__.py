@@ -30,8 +30,8 @@ def write(pipeline_file: Path | str | None, out: Path) -> ReportData:
         OutputWriteError: `out` cannot be written.
     """
     from mlpipe.errors import OutputWriteError
-    from mlpipe.fsutil import atomic_write_text
     from mlpipe.report import data, html
+    from mlpipe.state.fsutil import atomic_write_text
 
     facts = data.gather(pipeline_file)
     page = html.render(facts)

@@ -2,9 +2,9 @@
 
 The DAG comes from the pipeline file, each stage's last status and the runs per commit from
 the run history (`.mlpipe/runs.db`; stages that were up to date leave no row), the metrics per
-commit from `mlpipe.metrics_log` (lock files, then the run history), validation reports from
-the work tree (or the store, by the lock file's hash), and the registry with its cards from
-`.mlpipe/registry.db`. Nothing here renders; `mlpipe.report.html` does.
+commit from `mlpipe.revisions.metrics_log` (lock files, then the run history), validation
+reports from the work tree (or the store, by the lock file's hash), and the registry with its
+cards from `.mlpipe/registry.db`. Nothing here renders; `mlpipe.report.html` does.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpipe import gitinfo, lockfile, metrics_log
 from mlpipe.errors import MlpipeError
-from mlpipe.history import History, HistoryRow
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.revisions import metrics_log
+from mlpipe.state import lockfile
+from mlpipe.state.history import History, HistoryRow
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.workspace import Workspace
+from mlpipe.vcs import gitinfo
 
 if TYPE_CHECKING:
     from mlpipe.models.registry import ModelVersion

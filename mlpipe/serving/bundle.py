@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from mlpipe.fsutil import replace_tree
+from mlpipe.state.fsutil import replace_tree
 
 PINNED = ("scikit-learn", "pandas", "joblib", "numpy", "starlette", "uvicorn", "xxhash")
 SHIPPED_MODULES = ("app.py", "schema.py", "predict.py", "modelfile.py")

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlpipe.fsutil import atomic_write_text
 from mlpipe.models.registry import ModelVersion, Registry, RegistryError
 from mlpipe.serving.modelfile import ModelFileError, read_verified
+from mlpipe.state.fsutil import atomic_write_text
 
 DEPLOYMENTS_DIR = "deployments"
 

@@ -5,7 +5,7 @@ refused before it is loaded. The file is read once; those same bytes are hashed 
 unpickled, so nothing can change the file between the check and the load.
 
 This module imports nothing from mlpipe, so bundles can ship it as is. `digest_of` must stay
-equal to `mlpipe.hashing.hash_bytes` (xxHash's XXH3-128, hex), which records the hashes.
+equal to `mlpipe.state.hashing.hash_bytes` (xxHash's XXH3-128, hex), which records the hashes.
 """
 
 from __future__ import annotations

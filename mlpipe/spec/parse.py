@@ -11,7 +11,7 @@ from typing import Any
 
 from mlpipe import kinds
 from mlpipe.errors import SpecError, did_you_mean
-from mlpipe.kinds.base import ConfigProblem, StageKind
+from mlpipe.kinds.plugin import ConfigProblem, StageKind
 from mlpipe.spec import params as paramlib
 from mlpipe.spec import refs, settings
 from mlpipe.spec.model import PipelineSpec, StageSpec

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import Invoke, counted, git, git_commit, git_init, runs_of, statuses, write_tree
 
-from mlpipe import lockfile, runlock
-from mlpipe.hashing import hash_file
 from mlpipe.models.registry import Registry
-from mlpipe.runcache import RunCache
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.state import lockfile, runlock
+from mlpipe.state.hashing import hash_file
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.runcache import RunCache
+from mlpipe.state.workspace import Workspace
 
 PIPELINE = f"""
 params:

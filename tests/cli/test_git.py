@@ -107,7 +107,7 @@ def test_lock_file_is_deterministic(project: Path, mlpipe: Invoke) -> None:
 def test_clean_tracked_file_is_keyed_by_blob_id_after_checkout(project: Path,
                                                                mlpipe: Invoke,
                                                                monkeypatch) -> None:
-    import mlpipe.hasher as hasher
+    import mlpipe.state.filehash as hasher
 
     monkeypatch.setattr(hasher, "GIT_MIN_BYTES", 0)
     make_repo(project)

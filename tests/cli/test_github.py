@@ -9,7 +9,7 @@ import pytest
 from conftest import Invoke, git, git_commit, git_init, write_tree
 
 from mlpipe import kinds
-from mlpipe.kinds.base import StageContext, StageKind, StageResult, output_path
+from mlpipe.kinds.plugin import StageContext, StageKind, StageResult, output_path
 
 PIPELINE = """\
     params: {quality: 0.8}

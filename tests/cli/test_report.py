@@ -20,9 +20,9 @@ from headless_chromium import visit
 from typer.testing import CliRunner
 
 from mlpipe.cli.app import app
-from mlpipe.history import History
 from mlpipe.models.card import text
 from mlpipe.models.registry import Registry
+from mlpipe.state.history import History
 
 DESCRIPTION = "Sort iris flowers into three species; for demonstrations only."
 IRIS = f"""\

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import Invoke, write_tree
 
-from mlpipe import lockfile
+from mlpipe.state import lockfile
 
 PIPELINE = """
 params:

@@ -16,16 +16,16 @@ from typing import Any
 import distributed
 import pytest
 
-from mlpipe.execute import dask_executor
-from mlpipe.execute.dask_executor import (
+from mlpipe.execute.events import Event, Notice
+from mlpipe.execute.executors import dask as dask_executor
+from mlpipe.execute.executors.dask import (
     Attempt,
     DaskExecutor,
     LocalClusterExecutor,
     LostWorker,
     run_attempt,
 )
-from mlpipe.execute.events import Event, Notice
-from mlpipe.execute.staging import Runner, StagedResult
+from mlpipe.execute.executors.staging import Runner, StagedResult
 from mlpipe.execute.task import StageTask, TaskOutcome
 from mlpipe.spec.model import StageSpec
 

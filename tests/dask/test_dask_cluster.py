@@ -28,14 +28,14 @@ from cluster_helpers import (
 )
 from conftest import write_tree
 
-from mlpipe import lockfile
-from mlpipe.execute.dask_executor import DaskExecutor
 from mlpipe.execute.events import Event
+from mlpipe.execute.executors.dask import DaskExecutor
 from mlpipe.execute.task import StageTask
-from mlpipe.hashing import hash_file
 from mlpipe.spec.model import StageSpec
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.state import lockfile
+from mlpipe.state.hashing import hash_file
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.workspace import Workspace
 
 
 @pytest.fixture(scope="module")

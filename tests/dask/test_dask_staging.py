@@ -24,8 +24,8 @@ from cluster_helpers import (
 )
 from conftest import Invoke, write_tree
 
-from mlpipe import lockfile
-from mlpipe.hashing import hash_bytes, hash_file, is_dir_hash
+from mlpipe.state import lockfile
+from mlpipe.state.hashing import hash_bytes, hash_file, is_dir_hash
 
 STEPS = """\
 import os, pathlib, sys

@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mlpipe import lockfile
-from mlpipe.history import History
 from mlpipe.models.registry import Registry
-from mlpipe.runcache import parse_entry
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.state import lockfile
+from mlpipe.state.history import History
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.runcache import parse_entry
+from mlpipe.state.workspace import Workspace
 
 
 def start(root: Path, *args: str, lock_wait: float = 0.5) -> subprocess.Popen[str]:

@@ -9,11 +9,11 @@ from pathlib import Path
 from conftest import counted, git_commit, git_init, runs_of, write_tree
 from consistency import assert_consistent, run
 
-from mlpipe import lockfile
-from mlpipe.hashing import hash_file
-from mlpipe.history import History
-from mlpipe.runcache import parse_entry
-from mlpipe.store import ObjectStore
+from mlpipe.state import lockfile
+from mlpipe.state.hashing import hash_file
+from mlpipe.state.history import History
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.runcache import parse_entry
 
 PIPELINE = f"""
 stages:

@@ -11,8 +11,8 @@ import pytest
 from conftest import counted, git_commit, git_init, runs_of, write_tree
 from consistency import assert_consistent, kill, start, wait_until
 
-from mlpipe.history import History
 from mlpipe.models.registry import Registry
+from mlpipe.state.history import History
 
 GATED = counted("prepare", "while [ ! -f go ]; do sleep 0.02; done && echo data > data.txt")
 PIPELINE = f"""

@@ -12,12 +12,12 @@ import pytest
 from conftest import Invoke, counted, git_commit, git_init, runs_of, write_tree
 from consistency import assert_consistent, kill, run, start, wait_until
 
-from mlpipe import lockfile
-from mlpipe.hashing import hash_file
-from mlpipe.history import History
 from mlpipe.models.registry import Registry
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.state import lockfile
+from mlpipe.state.hashing import hash_file
+from mlpipe.state.history import History
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.workspace import Workspace
 
 HALF = counted("half", "printf 'first half of v${params.version}' > out.txt && "
                        "while [ ! -f go ]; do sleep 0.02; done && "

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import Invoke, counted, git, git_commit, git_init, runs_of, statuses, write_tree
 
-from mlpipe import fsutil, lockfile, runcache
 from mlpipe.errors import CacheWriteError
-from mlpipe.hashing import hash_bytes, hash_file
-from mlpipe.history import History
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.state import fsutil, lockfile, runcache
+from mlpipe.state.hashing import hash_bytes, hash_file
+from mlpipe.state.history import History
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.workspace import Workspace
 
 PIPELINE = f"""
 params:

@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 from conftest import Invoke, statuses, write_tree
 
-from mlpipe import lockfile
-from mlpipe.hashing import hash_file
-from mlpipe.kinds.lockcheck import Producer, producer_of
-from mlpipe.lockfile import LockEntry
 from mlpipe.models.registry import ModelVersion, Registry
+from mlpipe.state import lockfile
+from mlpipe.state.hashing import hash_file
+from mlpipe.state.lockcheck import Producer, producer_of
+from mlpipe.state.lockfile import LockEntry
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 META = {"task": "classification", "target": "species", "classes": [0, 1, 2],

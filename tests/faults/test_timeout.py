@@ -11,10 +11,10 @@ import pytest
 from conftest import counted, git_commit, git_init, runs_of, write_tree
 from consistency import assert_consistent, dead, kill, run, start, wait_until
 
-from mlpipe import lockfile
-from mlpipe.hashing import hash_file
-from mlpipe.history import History
-from mlpipe.store import ObjectStore
+from mlpipe.state import lockfile
+from mlpipe.state.hashing import hash_file
+from mlpipe.state.history import History
+from mlpipe.state.objects import ObjectStore
 
 FOREVER = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) "
            "SELECT max(x) AS x, 0 AS y FROM n")

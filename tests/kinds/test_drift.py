@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import Invoke, statuses, write_tree
 
-from mlpipe.kinds.drift import chi2_pvalue, ks_pvalue, psi
+from mlpipe.ml.drift import chi2_pvalue, ks_pvalue, psi
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
 

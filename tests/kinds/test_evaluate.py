@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlpipe.kinds import gates
+from mlpipe.ml import gates
 
 PNG = b"\x89PNG\r\n\x1a\n"
 IRIS = """\

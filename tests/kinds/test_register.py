@@ -70,7 +70,7 @@ def test_run_registers_the_model_and_sets_the_alias(project: Path, mlpipe: Invok
 
 def test_lineage_records_commit_and_input_hashes(project: Path, mlpipe: Invoke,
                                                  iris_models: tuple) -> None:
-    from mlpipe.hashing import hash_file
+    from mlpipe.state.hashing import hash_file
 
     git_init(project)
     write_inputs(project, iris_models[0])

@@ -16,7 +16,7 @@ from sklearn.base import is_classifier
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.model_selection import train_test_split
 
-from mlpipe.kinds.estimators import ALIASES, build, import_path
+from mlpipe.ml.estimators import ALIASES, build, import_path
 
 TRAIN = """\
     params:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import Invoke, statuses, write_tree
 
-from mlpipe.kinds.expectations import column_checks, rows_check, validate_expectations
+from mlpipe.ml.expectations import column_checks, rows_check, validate_expectations
 
 
 def _tables(project: Path, shift: float) -> None:

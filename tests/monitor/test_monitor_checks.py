@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpipe.kinds.drift import DEFAULT_THRESHOLDS, drift_checks
-from mlpipe.kinds.scoring import score
+from mlpipe.ml.drift import DEFAULT_THRESHOLDS, drift_checks
+from mlpipe.ml.scoring import score
 from mlpipe.monitor.checks import MetricCheck, compare, drift, drifted, live_metrics, replay
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlpipe.hashing import hash_file
 from mlpipe.models.registry import ModelVersion
 from mlpipe.monitor.reference import training_data
-from mlpipe.store import ObjectStore
+from mlpipe.state.hashing import hash_file
+from mlpipe.state.objects import ObjectStore
 
 TABLE = pd.DataFrame({"x": [1.0, 2.5, 3.0], "city": ["a", "b", "a"], "y": [0, 1, 0]})
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import Result
 from conftest import Invoke, counted, git, git_commit, git_init, write_tree
 
-from mlpipe.hashing import hash_bytes, is_dir_hash
+from mlpipe.state.hashing import hash_bytes, is_dir_hash
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

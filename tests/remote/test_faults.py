@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import Invoke, git_commit, runs_of, statuses
 
-from mlpipe.hashing import hash_file
+from mlpipe.state.hashing import hash_file
 
 from .conftest import STAGES, RemoteUnderTest, check_remote_complete, clone, in_clone
 

@@ -14,19 +14,19 @@ import pytest
 from conftest import write_tree
 
 from mlpipe.execute import deadline
-from mlpipe.execute.staging import StagedResult
+from mlpipe.execute.executors.staging import StagedResult
 from mlpipe.execute.task import StageTask, TaskOutcome
-from mlpipe.hasher import PathHasher
-from mlpipe.hashing import hash_bytes, is_dir_hash
 from mlpipe.remote import scratch
+from mlpipe.remote.cache import RemoteStore
 from mlpipe.remote.fs import open_remote
 from mlpipe.remote.link import Local
 from mlpipe.remote.scratch import Shipment
-from mlpipe.remote.staging import RemoteStaging
-from mlpipe.remote.store import RemoteStore
+from mlpipe.remote.shipping import RemoteStaging
 from mlpipe.spec.model import StageSpec
-from mlpipe.statecache import StateCache
-from mlpipe.workspace import Workspace
+from mlpipe.state.filehash import PathHasher
+from mlpipe.state.hashing import hash_bytes, is_dir_hash
+from mlpipe.state.hashmemo import StateCache
+from mlpipe.state.workspace import Workspace
 
 from .conftest import RemoteUnderTest, check_remote_complete
 

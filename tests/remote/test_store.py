@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from mlpipe.errors import RemoteError
-from mlpipe.hashing import hash_bytes, manifest_bytes
+from mlpipe.remote.cache import Corrupt, RemoteStore, manifest_digests
 from mlpipe.remote.fs import Opened, open_remote
-from mlpipe.remote.store import Corrupt, RemoteStore, manifest_digests
-from mlpipe.runcache import RunEntry
-from mlpipe.store import ObjectStore
+from mlpipe.state.hashing import hash_bytes, manifest_bytes
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.runcache import RunEntry
 
 
 @pytest.fixture

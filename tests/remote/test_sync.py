@@ -10,16 +10,16 @@ from conftest import write_tree
 
 from mlpipe.errors import RemoteError
 from mlpipe.execute.session import Session
-from mlpipe.hashing import dir_hash, hash_bytes, hash_file
-from mlpipe.lockfile import LockEntry
+from mlpipe.remote.cache import RemoteStore
 from mlpipe.remote.fs import Opened, open_remote
 from mlpipe.remote.link import Local, RunLink, pull_lock, push_lock
-from mlpipe.remote.store import RemoteStore
 from mlpipe.remote.sync import pull, push, wanted
-from mlpipe.runcache import RunCache, RunEntry
 from mlpipe.spec.model import StageSpec
 from mlpipe.spec.parse import load
-from mlpipe.workspace import Workspace
+from mlpipe.state.hashing import dir_hash, hash_bytes, hash_file
+from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.runcache import RunCache, RunEntry
+from mlpipe.state.workspace import Workspace
 
 TRAIN = StageSpec("train", "command", outs=("model.txt", "features"))
 REPORT = StageSpec("report", "command", outs=("report.txt",), always_run=True)

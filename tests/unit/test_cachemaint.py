@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 from conftest import git, git_commit, git_init
 
-from mlpipe import cachemaint, lockfile
-from mlpipe.cachemaint import CacheFile, Listing, References, plan_gc
 from mlpipe.errors import LockFileError
-from mlpipe.hashing import dir_hash, hash_bytes
-from mlpipe.lockfile import LockEntry
 from mlpipe.models.registry import Registry
-from mlpipe.runcache import RunCache, RunEntry
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.state import lockfile
+from mlpipe.state import maintenance as cachemaint
+from mlpipe.state.hashing import dir_hash, hash_bytes
+from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.maintenance import CacheFile, Listing, References, plan_gc
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.runcache import RunCache, RunEntry
+from mlpipe.state.workspace import Workspace
 
 F1, F2, F3 = (hash_bytes(text) for text in (b"one", b"two", b"three"))
 TREE = dir_hash([("a", F2), ("b", F3)])

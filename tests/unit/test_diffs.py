@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import math
 
-from mlpipe.diffs import Change, diff_metrics, diff_values, format_delta, format_value, markdown
-from mlpipe.revisions import flatten
+from mlpipe.revisions.diffs import (
+    Change,
+    diff_metrics,
+    diff_values,
+    format_delta,
+    format_value,
+    markdown,
+)
+from mlpipe.revisions.snapshot import flatten
 
 
 def test_flatten_nests_dotted_keys_and_keeps_empty_mappings_as_values() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlpipe.fingerprint import NOT_KEYED, definition, stage_key, template_hash
+from mlpipe.core.fingerprint import NOT_KEYED, definition, stage_key, template_hash
 from mlpipe.spec.model import StageSpec
 
 VERSIONS = {"kind": "command/1"}

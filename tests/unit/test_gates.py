@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlpipe.kinds.gates import check, parse
+from mlpipe.ml.gates import check, parse
 
 
 def test_parse_number_and_baseline_forms() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe import graph
+from mlpipe.core import graph
 from mlpipe.errors import CycleError, SpecError, UsageError
 from mlpipe.spec.model import PipelineSpec, StageSpec
 

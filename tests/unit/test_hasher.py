@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe.hasher import BlobSource, PathHasher
-from mlpipe.hashing import dir_hash, hash_bytes, is_dir_hash
-from mlpipe.statecache import StateCache
+from mlpipe.state.filehash import BlobSource, PathHasher
+from mlpipe.state.hashing import dir_hash, hash_bytes, is_dir_hash
+from mlpipe.state.hashmemo import StateCache
 
 DATA = b"a,b\n1,2\n3,4\n"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe import hashing
-from mlpipe.hashing import (
+from mlpipe.state import hashing
+from mlpipe.state.hashing import (
     canonical_json,
     dict_hash,
     dir_hash,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlpipe import lockfile
 from mlpipe.errors import LockFileError
-from mlpipe.lockfile import FORMAT, HEADER, LockEntry
+from mlpipe.state import lockfile
+from mlpipe.state.lockfile import FORMAT, HEADER, LockEntry
 
 FIELDS = ["kind", "key", "definition", "cmd", "params", "deps", "outs", "commit"]
 

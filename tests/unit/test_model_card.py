@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe.lockfile import LockEntry
 from mlpipe.models import card as cardlib
 from mlpipe.models.cardstore import CardStore
 from mlpipe.models.registry import ModelVersion, Registry, RegistryError
+from mlpipe.state.lockfile import LockEntry
 
 
 def a_version(**changes: object) -> ModelVersion:

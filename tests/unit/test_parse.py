@@ -12,7 +12,7 @@ import pytest
 
 from mlpipe import kinds
 from mlpipe.errors import SpecError, UsageError
-from mlpipe.kinds.base import StageContext, StageKind, StageResult, output_path
+from mlpipe.kinds.plugin import StageContext, StageKind, StageResult, output_path
 from mlpipe.spec.model import PipelineSpec
 from mlpipe.spec.parse import load
 

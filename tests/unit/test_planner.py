@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from mlpipe.fingerprint import stage_key, template_hash
-from mlpipe.lockfile import LockEntry
-from mlpipe.planner import (
+from mlpipe.core.fingerprint import stage_key, template_hash
+from mlpipe.core.planner import (
     Action,
     Decision,
     Observed,
@@ -21,8 +20,9 @@ from mlpipe.planner import (
     gather_facts,
     plan,
 )
-from mlpipe.runcache import RunEntry
 from mlpipe.spec.model import StageSpec
+from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.runcache import RunEntry
 
 VERSIONS = {"kind": "command/1"}
 RAW_CMD = "featurize --window ${params.featurize.window}"

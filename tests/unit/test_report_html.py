@@ -14,9 +14,9 @@ from conftest import write_tree
 
 from mlpipe import api, report
 from mlpipe.errors import OutputWriteError
-from mlpipe.history import HistoryRow
 from mlpipe.models.registry import ModelVersion
 from mlpipe.report import data, html, svg
+from mlpipe.state.history import HistoryRow
 
 HOSTILE_STAGE = "<img src=x onerror=alert(1)>"
 HOSTILE_METRIC = "</svg><script>alert('m')</script>"

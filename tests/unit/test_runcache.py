@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe.runcache import FORMAT, RunCache, RunEntry, can_cache
 from mlpipe.spec.model import StageSpec
+from mlpipe.state.runcache import FORMAT, RunCache, RunEntry, can_cache
 
 KEY = "ab" + "0" * 30
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe import runlock
 from mlpipe.errors import RunLocked
+from mlpipe.state import runlock
 
 HOLD_WITH_MLPIPE = """
 import sys, time
 from pathlib import Path
-from mlpipe import runlock
+from mlpipe.state import runlock
 with runlock.hold(Path(sys.argv[1]), wait_s=0):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe.statecache import StateCache
+from mlpipe.state.hashmemo import StateCache
 
 PAGE = 4096
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mlpipe.errors import CacheCorrupt
-from mlpipe.hashing import dir_hash, hash_bytes
-from mlpipe.store import Manifest, MissingObject, ObjectStore
+from mlpipe.state.hashing import dir_hash, hash_bytes
+from mlpipe.state.objects import Manifest, MissingObject, ObjectStore
 
 MODEL = b"pretend this is a pickled model"
 TREE = {"a.csv": b"1,2\n", "sub/b.csv": b"3,4\n", "sub/deeper/c.txt": b"c"}

@@ -14,15 +14,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlpipe.core.planner import Action, decide
 from mlpipe.errors import CacheCorrupt, StageFailed
 from mlpipe.execute import deadline, record
 from mlpipe.execute.events import Event, FailurePolicy, StageFinished, StageStarted, Status
 from mlpipe.execute.session import Session
 from mlpipe.execute.task import StageTask, TaskOutcome
-from mlpipe.planner import Action, decide
 from mlpipe.spec.model import StageSpec
 from mlpipe.spec.refs import escaping_output
-from mlpipe.store import MissingObject
+from mlpipe.state.objects import MissingObject
 
 
 class Executor(ABC):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlpipe.errors import UsageError
-from mlpipe.fsutil import atomic_write_text
+from mlpipe.state.fsutil import atomic_write_text
 
 MARKER = "# managed by mlpipe: `mlpipe hooks uninstall` removes this hook"
 BACKUP_SUFFIX = ".mlpipe-backup"

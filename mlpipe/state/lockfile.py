@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from mlpipe.errors import LockFileError
-from mlpipe.fsutil import atomic_write_text
-from mlpipe.hashing import hash_bytes
+from mlpipe.state.fsutil import atomic_write_text
+from mlpipe.state.hashing import hash_bytes
 
 FORMAT = 1
 MEMO_FORMAT = 1

@@ -11,8 +11,8 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from mlpipe.hashing import dir_hash, hash_file
-from mlpipe.statecache import StateCache
+from mlpipe.state.hashing import dir_hash, hash_file
+from mlpipe.state.hashmemo import StateCache
 
 # Asking git costs ~0.1 s (import + two processes); reading costs ~0.1 s per GB. Below this
 # many bytes of files to read, reading them is cheaper than asking git.

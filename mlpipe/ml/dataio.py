@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpipe.fsutil import atomic_write_text
+from mlpipe.state.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
     import pandas as pd

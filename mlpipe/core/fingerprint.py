@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlpipe.hashing import dict_hash
 from mlpipe.spec.model import StageSpec
+from mlpipe.state.hashing import dict_hash
 
 
 def definition(stage: StageSpec) -> dict[str, Any]:

@@ -12,21 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlpipe import graph as graphlib
-from mlpipe import runlock
+from mlpipe.core import graph as graphlib
+from mlpipe.core.planner import Plan, PlanInputs, plan
 from mlpipe.errors import ExecutorConfigError, RemoteConfigError, UsageError
 from mlpipe.execute.events import Event, FailurePolicy, RunStarted, StageFinished, Status
 from mlpipe.execute.session import Session
-from mlpipe.planner import Plan, PlanInputs, plan
 from mlpipe.spec.model import PipelineSpec
 from mlpipe.spec.parse import load as load_spec
-from mlpipe.workspace import Workspace
+from mlpipe.state import runlock
+from mlpipe.state.workspace import Workspace
 
 if TYPE_CHECKING:
-    from mlpipe.execute.executor import Executor
-    from mlpipe.execute.staging import Staging
+    from mlpipe.execute.executors.staging import Staging
+    from mlpipe.execute.scheduler import Executor
+    from mlpipe.remote.cache import RemoteStore
     from mlpipe.remote.link import RunLink
-    from mlpipe.remote.store import RemoteStore
     from mlpipe.remote.sync import TransferResult
     from mlpipe.spec.settings import ExecutorSpec
 
@@ -189,7 +189,7 @@ def _executor(spec: ExecutorSpec, options: RunOptions, on_event: Callable[[Event
         ExecutorConfigError: an unknown executor, options that do not fit it, or no dask.
         ClusterUnavailable: the dask scheduler cannot be reached.
     """
-    from mlpipe.execute.executor import local_executor
+    from mlpipe.execute.scheduler import local_executor
     from mlpipe.spec.settings import EXECUTORS
 
     kind = options.executor or spec.type
@@ -208,7 +208,7 @@ def _executor(spec: ExecutorSpec, options: RunOptions, on_event: Callable[[Event
     scheduler, workers = options.scheduler, options.workers
     if not (scheduler or workers) and spec.type == "dask":
         scheduler, workers = spec.scheduler, spec.workers
-    from mlpipe.execute.dask_executor import connect
+    from mlpipe.execute.executors.dask import connect
 
     return connect(scheduler, workers, on_event, staging)
 
@@ -238,7 +238,7 @@ def _remote_files(spec: ExecutorSpec, options: RunOptions) -> str | None:
 def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
         on_event: Callable[[Event], None] = lambda _: None) -> RunReport:
     """Bring the selected stages up to date; holds the pipeline's run lock meanwhile."""
-    from mlpipe.execute.executor import Scheduler  # status does not need it
+    from mlpipe.execute.scheduler import Scheduler  # status does not need it
 
     loaded = load(path, options.overrides, options.shared_state)
     graph = _select(loaded, options.selection)
@@ -304,7 +304,7 @@ def _run_remote(loaded: Loaded, options: RunOptions,
 def _staging(remote: RemoteStore | None, session: Session) -> Staging:
     """Ships deps to the remote and lands outputs from it, for workers without the project."""
     from mlpipe.remote.link import Local
-    from mlpipe.remote.staging import RemoteStaging
+    from mlpipe.remote.shipping import RemoteStaging
 
     assert remote is not None  # _run_remote chose one for remote worker files
     return RemoteStaging(remote, session.workspace, Local(session.store, session.runcache),
@@ -345,8 +345,8 @@ def pull(path: Path | str | None = None,
 
 def _transfer(direction: str, path: Path | str | None,
               options: TransferOptions) -> TransferResult:
-    from mlpipe import lockfile
     from mlpipe.remote import link
+    from mlpipe.state import lockfile
 
     loaded = load(path, (), options.shared_state)
     stages = _select(loaded, options.selection).order()

@@ -21,11 +21,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlpipe import gitinfo, lockfile, runlock
 from mlpipe.errors import EXIT_USAGE, LockFileError, MlpipeError
-from mlpipe.hashing import hash_bytes, hash_file, is_dir_hash
-from mlpipe.runcache import parse_entry
-from mlpipe.workspace import Workspace
+from mlpipe.state import lockfile, runlock
+from mlpipe.state.hashing import hash_bytes, hash_file, is_dir_hash
+from mlpipe.state.runcache import parse_entry
+from mlpipe.state.workspace import Workspace
+from mlpipe.vcs import gitinfo
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 STALE_TEMP_S = 3600.0  # a temporary file this old belongs to a write that was killed

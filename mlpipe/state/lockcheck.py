@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlpipe import lockfile
-from mlpipe.hashing import dir_hash, hash_bytes, hash_file
+from mlpipe.state import lockfile
+from mlpipe.state.hashing import dir_hash, hash_bytes, hash_file
 
 
 class InputMismatch(ValueError):

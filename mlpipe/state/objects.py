@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mlpipe.errors import CacheCorrupt, CacheWriteError
-from mlpipe.fsutil import atomic_copy, atomic_write_bytes, remove, replace_tree
-from mlpipe.hashing import hash_bytes, hash_file, is_dir_hash, manifest_bytes
+from mlpipe.state.fsutil import atomic_copy, atomic_write_bytes, remove, replace_tree
+from mlpipe.state.hashing import hash_bytes, hash_file, is_dir_hash, manifest_bytes
 
 Manifest = list[tuple[str, str]]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mlpipe.kinds.expectations import native, report_row
+from mlpipe.ml.expectations import native, report_row
 
 if TYPE_CHECKING:
     import pandas as pd

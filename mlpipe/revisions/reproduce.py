@@ -11,11 +11,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlpipe import api, gitinfo, lockfile
+from mlpipe import api
+from mlpipe.core.planner import Plan
 from mlpipe.errors import UsageError
 from mlpipe.execute.events import Event
-from mlpipe.planner import Plan
-from mlpipe.workspace import Workspace
+from mlpipe.state import lockfile
+from mlpipe.state.workspace import Workspace
+from mlpipe.vcs import gitinfo
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from mlpipe.fingerprint import stage_key, template_hash
-from mlpipe.lockfile import LockEntry
-from mlpipe.runcache import RunEntry, can_cache
+from mlpipe.core.fingerprint import stage_key, template_hash
 from mlpipe.spec.model import StageSpec
+from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.runcache import RunEntry, can_cache
 
 
 class Action(Enum):

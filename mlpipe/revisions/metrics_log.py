@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlpipe import gitinfo, revisions
-from mlpipe.history import History
-from mlpipe.workspace import Workspace
+from mlpipe.revisions import snapshot as revisions
+from mlpipe.state.history import History
+from mlpipe.state.workspace import Workspace
+from mlpipe.vcs import gitinfo
 
 
 @dataclass(frozen=True)

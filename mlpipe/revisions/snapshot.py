@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlpipe import gitinfo, lockfile
 from mlpipe.errors import MlpipeError, UsageError
 from mlpipe.spec.model import PipelineSpec
 from mlpipe.spec.parse import load as load_spec
 from mlpipe.spec.yamlio import load_file
-from mlpipe.store import ObjectStore
-from mlpipe.workspace import Workspace
+from mlpipe.state import lockfile
+from mlpipe.state.objects import ObjectStore
+from mlpipe.state.workspace import Workspace
+from mlpipe.vcs import gitinfo
 
 WORKSPACE = "workspace"
 

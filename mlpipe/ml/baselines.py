@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlpipe import gitinfo
+from mlpipe.vcs import gitinfo
 
 DEFAULT_ALIAS = "champion"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

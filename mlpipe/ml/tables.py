@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpipe.errors import StageFailed
-from mlpipe.kinds.dataio import DataError, read_json
+from mlpipe.ml.dataio import DataError, read_json
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlpipe.errors import CacheWriteError
-from mlpipe.fsutil import atomic_write_text
 from mlpipe.spec.model import StageSpec
+from mlpipe.state.fsutil import atomic_write_text
 
 FORMAT = 1
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlpipe import gitinfo
 from mlpipe.models.registry import Registry
 from mlpipe.serving.deployments import DeploymentError, model_ref, read_records, resolve
 from mlpipe.spec.model import PipelineSpec, StageSpec
-from mlpipe.workspace import Workspace
+from mlpipe.state.workspace import Workspace
+from mlpipe.vcs import gitinfo
 
 COMPARED = ("name", "version", "digest", "host", "port")
 
@@ -45,7 +45,7 @@ def declared_spec(pipeline_file: Path) -> Declared:
     Returns:
         The parsed pipeline and the commit it was read at (None for the work tree).
     """
-    from mlpipe.revisions import spec_at
+    from mlpipe.revisions.snapshot import spec_at
     from mlpipe.spec.parse import load
 
     pipeline_file = pipeline_file.absolute()

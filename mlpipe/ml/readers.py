@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpipe.errors import did_you_mean
-from mlpipe.kinds.dataio import DataError
+from mlpipe.ml.dataio import DataError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,7 +10,7 @@ coordinator then lands the result (`Staging.land`: outputs downloaded into the w
 logs written) before the Scheduler records the run as it records any other.
 
 Execution never imports `mlpipe.remote`: api.py injects the implementation
-(`mlpipe.remote.staging`), and the executor knows only these protocols.
+(`mlpipe.remote.shipping`), and the executor knows only these protocols.
 """
 
 from __future__ import annotations

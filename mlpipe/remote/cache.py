@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mlpipe.errors import RemoteError
-from mlpipe.hashing import hash_bytes, hash_file, is_dir_hash
 from mlpipe.remote.fs import Opened, describe
-from mlpipe.runcache import FORMAT, RunEntry, parse_entry
+from mlpipe.state.hashing import hash_bytes, hash_file, is_dir_hash
+from mlpipe.state.runcache import FORMAT, RunEntry, parse_entry
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 KEY_RE = re.compile(r"^[0-9a-f]{16,64}$")

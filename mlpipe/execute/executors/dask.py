@@ -7,7 +7,7 @@ stage's `timeout:` holds there too, and sends back the TaskOutcome.
 Workers read and write the pipeline's root directly: they need the project at the same path,
 which a local cluster always has. A worker without it fails the stage and says so. With
 `--worker-files remote` they need no shared file system: the executor is given a Staging
-(`mlpipe.execute.staging`; api.py injects the remote's), ships each stage's deps before it
+(`mlpipe.execute.executors.staging`; api.py injects the remote's), ships each stage's deps before it
 submits the stage, and sends a Shipment along; the worker runs the stage in a scratch
 directory of its own, and the outputs it uploaded are landed in the workspace before the
 Scheduler records them.
@@ -49,11 +49,11 @@ from mlpipe import kinds
 from mlpipe.errors import ClusterUnavailable, ExecutorConfigError
 from mlpipe.execute import deadline
 from mlpipe.execute.events import Event, Notice
-from mlpipe.execute.executor import Executor
-from mlpipe.execute.staging import Shipment, StagedResult, Staging
+from mlpipe.execute.executors.staging import Shipment, StagedResult, Staging
+from mlpipe.execute.scheduler import Executor
 from mlpipe.execute.task import StageTask, TaskOutcome
-from mlpipe.fsutil import remove
 from mlpipe.spec.refs import escaping_output
+from mlpipe.state.fsutil import remove
 
 CONNECT_TIMEOUT_S = 5.0
 RETRIES = 1  # new attempts after a lost worker; then the stage fails

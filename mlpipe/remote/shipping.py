@@ -1,6 +1,7 @@
 """The coordinator's side of `mlpipe run --worker-files remote`: ship a stage's deps to the
 remote before the stage goes to a worker, and land the outputs the worker uploaded (see
-`mlpipe.execute.staging` for the round trip, `mlpipe.remote.scratch` for the worker's side).
+`mlpipe.execute.executors.staging` for the round trip, `mlpipe.remote.scratch` for the
+worker's side).
 
 Shipping uploads what the remote lacks straight from the workspace, named by the digests the
 Scheduler hashed; a file that changed since is refused rather than uploaded under a stale
@@ -21,23 +22,23 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mlpipe.errors import CacheCorrupt, RemoteError
-from mlpipe.execute.staging import StagedResult
+from mlpipe.execute.executors.staging import StagedResult
 from mlpipe.execute.task import StageTask, TaskOutcome
-from mlpipe.fsutil import remove
-from mlpipe.hashing import dir_hash, is_dir_hash, manifest_bytes
+from mlpipe.remote.cache import RemoteStore, is_digest
 from mlpipe.remote.link import Local
 from mlpipe.remote.scratch import Shipment, StagingProblem, failed, send
-from mlpipe.remote.store import RemoteStore, is_digest
 from mlpipe.remote.sync import DEFAULT_JOBS, pull
 from mlpipe.spec.refs import escaping_output
-from mlpipe.store import MissingObject
-from mlpipe.workspace import Workspace
+from mlpipe.state.fsutil import remove
+from mlpipe.state.hashing import dir_hash, is_dir_hash, manifest_bytes
+from mlpipe.state.objects import MissingObject
+from mlpipe.state.workspace import Workspace
 
 Manifest = list[tuple[str, str]]
 
 
 class RemoteStaging:
-    """Ships deps and lands outputs through one remote (`mlpipe.execute.staging.Staging`).
+    """Ships deps and lands outputs through one remote (`mlpipe.execute.executors.staging.Staging`).
 
     Args:
         remote: The remote cache (workers reach the same one).

@@ -1,0 +1,1 @@
+"""What mlpipe keeps on disk: content hashes, the object store, run-cache, lock file, history."""

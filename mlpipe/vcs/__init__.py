@@ -1,0 +1,1 @@
+"""Git: what mlpipe asks of the repository (gitinfo) and the hooks it installs."""
