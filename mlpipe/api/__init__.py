@@ -175,7 +175,7 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
         return plan(PlanInputs(order=order, writers=graph.writers, disk=disk,
                                versions=session.versions, lock=session.lock,
                                run_hit=session.run_hit, stored=session.store.has_all,
-                               force=force))
+                               force=force, listing=session.listing))
     finally:
         session.close()
 
@@ -354,3 +354,22 @@ def _transfer(direction: str, path: Path | str | None,
     lock = lockfile.read(loaded.workspace.lock_file)
     move = link.push_lock if direction == "push" else link.pull_lock
     return move(remote, link.Local.of(loaded.workspace), lock, stages, options.jobs)
+
+
+def clean_remote(path: Path | str | None = None, remote: str | None = None,
+                 shared_state: Path | None = None) -> tuple[str, int]:
+    """Remove the temporary files interrupted pushes left on the remote over an hour ago.
+
+    Returns:
+        The remote's URL and how many files were removed.
+
+    Raises:
+        RemoteConfigError: No remote is set, or it cannot be opened.
+        RemoteError: The remote cannot be reached.
+    """
+    from mlpipe.remote import link
+
+    loaded = load(path, (), shared_state)
+    store = link.choose(loaded.workspace, loaded.spec, remote)
+    store.probe()
+    return store.url, store.clean_temporaries()

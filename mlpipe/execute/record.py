@@ -12,6 +12,7 @@ keys (see fingerprint.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,12 +73,34 @@ def restore(session: Session, stage: StageSpec, decision: Decision) -> None:
 
 def clear_outputs(session: Session, stage: StageSpec) -> None:
     """Remove a stage's outputs before it runs, so stale files cannot pass for new ones, and
-    make sure their parent directories exist."""
+    make sure their parent directories exist.
+
+    Raises:
+        StageFailed: An output cannot be removed (something else keeps writing into it).
+    """
+    session.hasher.forget(stage.outs)
     for path in stage.outs:
         full = session.workspace.root / path
-        remove(full)
-        full.parent.mkdir(parents=True, exist_ok=True)
-    session.hasher.forget(stage.outs)
+        try:
+            remove(full)
+            full.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StageFailed(stage.name, f"cannot clear output {path} before running it "
+                                          f"({exc.strerror or exc}); is another process "
+                                          "writing into it?") from None
+
+
+def _stamps(session: Session, outs: Mapping[str, str | None]) -> dict[str, tuple[int, int]]:
+    """Path -> (size, mtime_ns) of every file of these outputs (inside directories too)."""
+    found: dict[str, tuple[int, int]] = {}
+    for out in outs:
+        top = session.workspace.root / out
+        files = [top] if not top.is_dir() else sorted(p for p in top.rglob("*") if p.is_file())
+        for file in files:
+            with contextlib.suppress(OSError):
+                info = file.stat()
+                found[str(file)] = (info.st_size, info.st_mtime_ns)
+    return found
 
 
 def record_run(session: Session, stage: StageSpec, key: str | None,
@@ -88,6 +111,7 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
         StageFailed: a declared output was not written, or a metrics file is not JSON.
     """
     session.hasher.forget([*stage.outs, *stage.deps])
+    before = _stamps(session, dict.fromkeys(stage.outs))
     outs = session.hasher.hash(stage.outs)
     missing = [path for path, digest in outs.items() if digest is None]
     if missing:
@@ -109,6 +133,10 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
             session.store.put_tree(root / path, session.hasher.manifest(path), digest)
         else:
             session.store.put_file(root / path, digest)
+    if _stamps(session, outs) != before:
+        session.hasher.forget(stage.outs)
+        raise StageFailed(stage.name, "its outputs changed while they were being recorded; "
+                                      "is another process writing into them?")
     stored_outs = {path: digest for path, digest in outs.items() if digest is not None}
     if can_cache(stage):
         session.runcache.put(key, RunEntry(stored_outs, session.commit))

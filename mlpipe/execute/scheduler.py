@@ -43,22 +43,27 @@ class InlineExecutor(Executor):
 
     def submit(self, task: StageTask) -> Future[TaskOutcome]:
         future: Future[TaskOutcome] = Future()
-        future.set_result(deadline.execute(task))
+        future.set_result(deadline.run_stage(task))
         return future
 
 
 class PoolExecutor(Executor):
-    """Runs up to `jobs` tasks at once in worker processes."""
+    """Runs up to `jobs` tasks at once in worker processes that die with this one."""
 
     def __init__(self, jobs: int) -> None:
         import multiprocessing  # only with -j N: a no-op run does not pay for it
+        import os
         from concurrent.futures import ProcessPoolExecutor
 
+        from mlpipe.execute import lifeline
+
         self.capacity = jobs
-        self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+        self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                         initializer=lifeline.bind_to_parent,
+                                         initargs=(os.getpid(),))
 
     def submit(self, task: StageTask) -> Future[TaskOutcome]:
-        return self._pool.submit(deadline.execute, task)
+        return self._pool.submit(deadline.run_stage, task)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -146,13 +151,17 @@ class Scheduler:
                              time.perf_counter() - started)
                 return
         self.emit(StageStarted(stage.name, "running", decision.reason))
-        record.clear_outputs(session, stage)
+        job = _Running(stage, facts.key, dict(facts.deps), decision.reason, time.perf_counter())
+        try:
+            record.clear_outputs(session, stage)
+        except StageFailed as exc:
+            self._complete(job, TaskOutcome(stage.name, False, 0.0, exc.reason))
+            return
         task = StageTask(stage, session.workspace.root, session.workspace.logs_dir,
                          session.workspace.lock_file, deps=dict(facts.deps),
-                         pipeline_file=session.workspace.pipeline_file)
-        started = time.perf_counter()
-        running[self.executor.submit(task)] = _Running(
-            stage, facts.key, dict(facts.deps), decision.reason, started)
+                         pipeline_file=session.workspace.pipeline_file,
+                         stages_lock=session.workspace.stages_lock)
+        running[self.executor.submit(task)] = job
 
     def _complete(self, job: _Running, outcome: TaskOutcome) -> None:
         stage, session = job.stage, self.session
