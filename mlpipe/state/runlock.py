@@ -11,8 +11,9 @@ nobody holds that one (`drain`): a stage process an earlier, killed run left beh
 gone before this run clears, writes or records any output.
 
 Who holds the run lock is written to `<name>.runlock-holder` by an atomic rename, right
-after it is taken; a run that finds the lock busy reads it, and reads it again for a moment
-when it names a process that has ended (the new holder has not renamed its file yet).
+after it is taken, and removed just before it is released; a run that finds the lock busy
+reads it, and reads it again for a moment when it is missing or names a process that has
+ended (the new holder has not renamed its file yet).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def hold(path: Path, wait_s: float | None = None) -> Iterator[None]:
             yield
         finally:
             _held.discard(fd)
+            with contextlib.suppress(OSError):  # before unlocking: it is ours until then
+                holder_file(path).unlink()
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
