@@ -25,7 +25,7 @@ from mlpipe.errors import StageFailed
 from mlpipe.execute.session import Session
 from mlpipe.spec.model import StageSpec
 from mlpipe.state.fsutil import remove
-from mlpipe.state.hashing import is_dir_hash
+from mlpipe.state.hashing import dir_hash, is_dir_hash
 from mlpipe.state.history import HistoryRow
 from mlpipe.state.lockfile import LockEntry
 from mlpipe.state.runcache import RunEntry, can_cache
@@ -129,14 +129,15 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
     root = session.workspace.root
     for path, digest in outs.items():
         assert digest is not None
-        if is_dir_hash(digest):
-            session.store.put_tree(root / path, session.hasher.manifest(path), digest)
+        manifest = session.hasher.manifest(path) if is_dir_hash(digest) else None
+        if manifest is not None and dir_hash(manifest) != digest:
+            raise _changed(session, stage)
+        if manifest is not None:
+            session.store.put_tree(root / path, manifest, digest)
         else:
             session.store.put_file(root / path, digest)
     if _stamps(session, outs) != before:
-        session.hasher.forget(stage.outs)
-        raise StageFailed(stage.name, "its outputs changed while they were being recorded; "
-                                      "is another process writing into them?")
+        raise _changed(session, stage)
     stored_outs = {path: digest for path, digest in outs.items() if digest is not None}
     if can_cache(stage):
         session.runcache.put(key, RunEntry(stored_outs, session.commit))
@@ -144,6 +145,13 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
                                       session.commit)
     session.write_lock()
     return Recorded(True, metrics=metrics)
+
+
+def _changed(session: Session, stage: StageSpec) -> StageFailed:
+    """The failure of a stage whose outputs changed while they were being recorded."""
+    session.hasher.forget(stage.outs)
+    return StageFailed(stage.name, "its outputs changed while they were being recorded; is "
+                                   "another process writing into them?")
 
 
 def read_metrics(session: Session, stage: StageSpec) -> dict[str, Any]:

@@ -9,13 +9,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import counted, git_commit, git_init, runs_of, write_tree
+from conftest import Invoke, counted, git_commit, git_init, runs_of, write_tree
 from consistency import assert_consistent, kill, run, start, wait_until
 
+from mlpipe import kinds
+from mlpipe.kinds.plugin import StageContext, StageKind, StageResult, output_path
 from mlpipe.state import lockfile
 
 WAITING = """
@@ -75,15 +78,20 @@ def project(root: Path, pipeline: str) -> None:
 RUNS = [("-j", "1"), ("-j", "2"), ("--executor", "dask", "--workers", "2")]
 
 
+@pytest.mark.parametrize("group", [False, True], ids=["parent", "group"])
 @pytest.mark.parametrize("how", RUNS, ids=["j1", "j2", "dask"])
-def test_killing_only_the_parent_ends_every_process_it_started_and_frees_the_lock(
-        tmp_path: Path, how: tuple[str, ...]) -> None:
+def test_a_killed_run_ends_every_process_it_started_and_frees_the_lock(
+        tmp_path: Path, how: tuple[str, ...], group: bool) -> None:
     project(tmp_path, waiting_pipeline())
     proc = start(tmp_path, "run", *how)
     started = ["left"] if how == ("-j", "1") else ["left", "right"]
     wait_until(lambda: all(runs_of(tmp_path, s) == 1 for s in started), "the stages to start",
                timeout=60)
-    kill_parent(proc)
+    if group:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    else:
+        kill_parent(proc)
     try:
         wait_until(lambda: not session_members(proc.pid), "the killed run's processes to end",
                    timeout=15)
@@ -218,3 +226,51 @@ stages:
     cmd: mkdir -p sub && echo ${params.v} > sub/out.txt
     outs: [sub/out.txt]
 """
+
+
+STOP_WRITING = threading.Event()
+
+
+@kinds.register
+class KeepsWriting(StageKind):
+    """Writes `data/a.txt`, then leaves a thread appending to `data/b.txt` until told to stop
+    (like a process that goes on writing an output while it is recorded)."""
+
+    name = "keeps_writing"
+
+    def outputs(self, stage: str, config: dict) -> dict[str, str]:
+        return {"data": output_path(stage, "data")}
+
+    def run(self, ctx: StageContext) -> StageResult:
+        folder = ctx.root / ctx.stage.outputs["data"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "a.txt").write_text("a")
+
+        def append() -> None:
+            with (folder / "b.txt").open("a") as out:
+                while not STOP_WRITING.is_set():
+                    out.write("x")
+                    out.flush()
+
+        threading.Thread(target=append, daemon=True).start()
+        return StageResult()
+
+
+def test_outputs_that_change_while_recorded_are_not_recorded(
+        project: Path, mlpipe: Invoke) -> None:
+    git_init(project)
+    write_tree(project, {"mlpipe.yaml": """
+        stages:
+          busy:
+            kind: keeps_writing
+        """})
+    git_commit(project)
+    STOP_WRITING.clear()
+    try:
+        result = mlpipe("run")
+    finally:
+        STOP_WRITING.set()
+    assert result.exit_code == 1, result.output
+    assert "its outputs changed while they were being recorded" in result.output
+    assert not (project / "mlpipe.lock").exists()
+    assert not list((project / ".mlpipe" / "cache" / "runs").glob("*/*.json"))
