@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,11 +96,12 @@ def _stamps(session: Session, outs: Mapping[str, str | None]) -> dict[str, tuple
     found: dict[str, tuple[int, int]] = {}
     for out in outs:
         top = session.workspace.root / out
-        files = [top] if not top.is_dir() else sorted(p for p in top.rglob("*") if p.is_file())
+        files = [str(top)] if not top.is_dir() else [
+            os.path.join(folder, name) for folder, _, names in os.walk(top) for name in names]
         for file in files:
             with contextlib.suppress(OSError):
-                info = file.stat()
-                found[str(file)] = (info.st_size, info.st_mtime_ns)
+                info = os.stat(file)
+                found[file] = (info.st_size, info.st_mtime_ns)
     return found
 
 
