@@ -30,8 +30,9 @@ class UnknownKind(LookupError):
     """No kind of that name; the message lists the known kinds and the nearest one."""
 
 
-def register(cls: type[StageKind]) -> type[StageKind]:
-    """Class decorator that makes a kind available under `cls.name`."""
+def add_kind(cls: type[StageKind]) -> type[StageKind]:
+    """Class decorator that makes a kind available under `cls.name` (it wins over a built-in
+    or entry-point kind of the same name, also one already looked up)."""
     _REGISTERED[cls.name] = cls
     return cls
 
@@ -53,11 +54,16 @@ def _load(target: str) -> type[StageKind]:
     return getattr(importlib.import_module(module_name), attr)
 
 
-@cache
 def get(name: str) -> StageKind:
     """An instance of the kind called `name`."""
     if name in _REGISTERED:
         return _REGISTERED[name]()
+    return _get_installed(name)
+
+
+@cache
+def _get_installed(name: str) -> StageKind:
+    """A built-in or entry-point kind, loaded once per process."""
     target = _BUILTIN.get(name) or _entry_points().get(name)
     if target is None:
         raise UnknownKind(
