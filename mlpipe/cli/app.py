@@ -69,13 +69,7 @@ def _register() -> None:
     import importlib
 
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mlpipe.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mlpipe.cli.{name}":
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(f"mlpipe.cli.{name}").register(app)
 
 
 _register()
