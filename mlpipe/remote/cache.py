@@ -21,7 +21,9 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from mlpipe.errors import RemoteError
 from mlpipe.remote.fs import Opened, describe
@@ -283,15 +285,15 @@ class RemoteStore:
         return entry
 
 
-def _modified(info: dict) -> float | None:
+def _modified(info: dict[str, Any]) -> float | None:
     """When a listed file was last written (seconds since the epoch), in any of the ways
     fsspec backends say it; None when the listing does not say."""
     for field in ("mtime", "LastModified", "last_modified", "created"):
         value = info.get(field)
         if isinstance(value, int | float):
             return float(value)
-        if hasattr(value, "timestamp"):
-            return float(value.timestamp())
+        if isinstance(value, datetime):
+            return value.timestamp()
     return None
 
 
