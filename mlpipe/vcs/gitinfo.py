@@ -203,3 +203,38 @@ def worktree(path: Path, rev: str) -> Iterator[Path]:
             yield tree
         finally:
             repo.git.worktree("remove", "--force", str(tree))
+
+
+def index_files(top: Path, pathspecs: Iterable[str]) -> list[str]:
+    """Paths (from the top) of the files the index holds at or under `pathspecs`.
+
+    Each pathspec is taken literally (no glob); a directory matches everything in it. The
+    index is the one git points hooks at (`GIT_INDEX_FILE` during `git commit -a`).
+    """
+    specs = [f":(literal){spec}" for spec in pathspecs]
+    if not specs:
+        return []
+    out = _git_stdin(top, ["ls-files", "-z", "--cached", "--", *specs], b"")
+    return [name for name in out.decode("utf-8", "surrogateescape").split("\0") if name]
+
+
+def export_index(top: Path, files: Iterable[str], dest: Path) -> None:
+    """Write the staged content of `files` (paths from the top) under `dest`, same layout.
+
+    The names go to git on stdin, so any number of files fits.
+    """
+    names = "\0".join(files).encode("utf-8", "surrogateescape")
+    if names:
+        _git_stdin(top, ["checkout-index", "-z", "--stdin", "--force",
+                         f"--prefix={dest.as_posix()}/"], names + b"\0")
+
+
+def _git_stdin(top: Path, args: list[str], data: bytes) -> bytes:
+    """Run git in `top` with `data` on stdin; its stdout. Raises ValueError when git fails."""
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=top, input=data, capture_output=True)
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ValueError(f"git {args[0]}: {message[-1] if message else 'failed'}")
+    return done.stdout
