@@ -74,6 +74,8 @@ def metrics_diff(rev_a: RevA = "HEAD", rev_b: RevB = None,
     from mlpipe.revisions import snapshot as revisions
 
     old, new = revisions.snapshot(file, rev_a), revisions.snapshot(file, rev_b)
+    for line in (*old.unavailable, *new.unavailable):
+        typer.echo(f"mlpipe: warning: {line}", err=True)
     changes = diffs.diff_metrics(old.metrics, new.metrics, show_all=show_all)
     _print(changes, True, as_json, as_md, (old.label, new.label))
 

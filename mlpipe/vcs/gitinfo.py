@@ -118,16 +118,29 @@ def file_at_rev(path: Path, rev: str, file: Path) -> bytes | None:
 
 
 def resolve_rev(path: Path, rev: str) -> str | None:
-    """The commit sha `rev` names, or None when it names none."""
+    """The commit sha `rev` names, or None when it names none this clone holds.
+
+    git itself answers (not gitpython's reading of commit objects), so in a shallow clone a
+    parent beyond the cut (`HEAD~1`, `HEAD^2` of a depth-1 merge) names none.
+    """
     repo = _repo(path)
     if repo is None:
         return None
     import git
 
     try:
-        return repo.commit(rev).hexsha
-    except (ValueError, git.BadName, git.GitCommandError):
+        return repo.git.rev_parse("--verify", "--quiet", "--end-of-options",
+                                  f"{rev}^{{commit}}").strip() or None
+    except git.GitCommandError:
         return None
+
+
+def is_shallow(path: Path) -> bool:
+    """Whether the repository holding `path` is a shallow clone (part of its history cut)."""
+    repo = _repo(path)
+    if repo is None:
+        return False
+    return repo.git.rev_parse("--is-shallow-repository").strip() == "true"
 
 
 def commits(path: Path, file: Path | None = None, limit: int = 100) -> list[tuple[str, str]]:
@@ -189,20 +202,56 @@ def file_history(path: Path, file: Path) -> list[tuple[str, bytes]]:
 def worktree(path: Path, rev: str) -> Iterator[Path]:
     """A temporary detached worktree of the repository at `rev`; removed afterwards.
 
+    Submodules this checkout has initialised are checked out in it too, at the commits `rev`
+    records, as worktrees of the checkout's own submodule repositories (nothing is fetched).
+
     Raises:
         ValueError: Not a git repository, or `rev` names no commit.
     """
     repo = _repo(path)
     sha = resolve_rev(path, rev)
-    if repo is None or sha is None:
+    if repo is None or sha is None or repo.working_tree_dir is None:
         raise ValueError(f"{rev}: not a revision of a git repository at {path}")
+    top = Path(repo.working_tree_dir)
     with tempfile.TemporaryDirectory(prefix="mlpipe-worktree-") as scratch:
         tree = Path(scratch) / "tree"
         repo.git.worktree("add", "--detach", str(tree), sha)
+        subs: list[Path] = []
         try:
+            for sub, commit in _gitlinks(repo, sha):
+                if (top / sub / ".git").exists() and _has_object(top / sub, f"{commit}^{{commit}}"):
+                    _git_stdin(top / sub, ["worktree", "add", "--detach", str(tree / sub),
+                                           commit], b"")
+                    subs.append(top / sub)
             yield tree
         finally:
+            for sub in subs:
+                _git_stdin(sub, ["worktree", "remove", "--force",
+                                 str(tree / sub.relative_to(top))], b"")
             repo.git.worktree("remove", "--force", str(tree))
+
+
+def _gitlinks(repo: Repo, sha: str) -> list[tuple[str, str]]:
+    """(path, commit) of the submodules the tree of `sha` records (none without .gitmodules)."""
+    if not _has_object(Path(repo.working_tree_dir or "."), f"{sha}:.gitmodules"):
+        return []
+    listed = repo.git.ls_tree("-r", "-z", sha).split("\0")
+    links = []
+    for row in filter(None, listed):
+        meta, _, name = row.partition("\t")
+        _, kind, commit = meta.split()
+        if kind == "commit":
+            links.append((name, commit))
+    return links
+
+
+def _has_object(path: Path, name: str) -> bool:
+    """Whether the repository at `path` holds the object `name` (`sha^{commit}`, `sha:path`)."""
+    try:
+        _git_stdin(path, ["cat-file", "-e", name], b"")
+    except ValueError:
+        return False
+    return True
 
 
 def index_files(top: Path, pathspecs: Iterable[str]) -> list[str]:
