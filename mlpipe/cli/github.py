@@ -169,7 +169,7 @@ def failed_checks(loaded: Loaded) -> list[str]:
 def lock_verdict(file: Path) -> tuple[Mismatch, ...] | None:
     """The stages the committed lock file does not match (read before a run rewrites it);
     None outside a git repository."""
-    from mlpipe.revisions import staged
+    from mlpipe.api import staged
     from mlpipe.vcs import gitinfo
 
     if gitinfo.repo_root(file.absolute().parent) is None:
@@ -181,6 +181,7 @@ def report_run(file: Path, report: RunReport, overrides: tuple[str, ...],
                verdict: tuple[Mismatch, ...] | None) -> None:
     """Write the job summary and step outputs of a finished run."""
     from mlpipe import api
+    from mlpipe.api import fetch
     from mlpipe.cli import summary
     from mlpipe.cli.dag import to_mermaid
     from mlpipe.errors import MlpipeError
@@ -189,11 +190,11 @@ def report_run(file: Path, report: RunReport, overrides: tuple[str, ...],
 
     loaded = api.load(file, overrides)
     now = revisions.workspace(file)
-    base, notes = base_rev(), []
+    base, notes = base_rev(), list[str]()
     old, changed, params = revisions.Snapshot("", None, {}), [], []
     if base is not None:
         try:
-            old = revisions.at_rev(file, base)
+            old = revisions.at_rev(file, base, fetch.objects)
             changed = _changed_stages(file, base, [s.name for s in loaded.graph.order()])
             params = diffs.diff_values(old.params, now.params)
             notes += old.unavailable

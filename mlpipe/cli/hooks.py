@@ -39,7 +39,7 @@ def install(
 ) -> None:
     """Write git hooks (pre-commit when no hook is named). Existing hooks are never overwritten
     silently: without --force, a hook mlpipe did not write stops the install."""
-    from mlpipe.revisions import staged
+    from mlpipe.api import staged
     from mlpipe.vcs import hooks as githooks
 
     top, hooks_dir = _hooks_dir()
@@ -73,8 +73,8 @@ def check_staged(
 ) -> None:
     """Check the pipeline files and lock files as staged for the next commit (the index, not
     the work tree). Exits 2 for an invalid pipeline, 3 for a lock file that does not match."""
+    from mlpipe.api import staged
     from mlpipe.cli import render
-    from mlpipe.revisions import staged
     from mlpipe.vcs import hooks as githooks
 
     top, hooks_dir = _hooks_dir()

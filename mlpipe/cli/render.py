@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from mlpipe.api import RunReport
+    from mlpipe.api.staged import StagedCheck
     from mlpipe.core.planner import Plan
-    from mlpipe.revisions.staged import StagedCheck
 
 _STYLE = {"waiting": "dim", "running": "yellow", "restoring": "cyan", "cached": "green",
           "restored": "cyan", "ran": "bold green", "failed": "bold red", "skipped": "magenta"}

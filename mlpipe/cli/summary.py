@@ -117,8 +117,9 @@ def sections(review: Review) -> list[str]:
     out += [f"> :warning: {note}" for note in review.notes]
     against = f" (against `{review.base}`)" if review.base else ""
     if review.base is not None:
-        rows = [(f"`{c.stage}`", c.reason) for c in review.changed]
-        body = table(["Stage", "Why"], rows) if rows else "None: every stage is as on the base."
+        changed = [(f"`{c.stage}`", c.reason) for c in review.changed]
+        body = (table(["Stage", "Why"], changed) if changed
+                else "None: every stage is as on the base.")
         if review.mismatched:
             body = (f"_From the committed `{review.lock}`, which does not match the pipeline: "
                     f"the stages above run too._\n\n{body}")
@@ -133,13 +134,13 @@ def sections(review: Review) -> list[str]:
     if review.metrics:
         head = ["Path", "Name", "Old", "New", "Change"] if review.base else ["Path", "Name",
                                                                               "Value"]
-        rows = (_diff_rows(review.metrics, True) if review.base else
-                [[*r[:2], r[3]] for r in _diff_rows(review.metrics, True)])
-        out.append(f"### Metrics{against}\n\n{table(head, rows)}")
+        values = (_diff_rows(review.metrics, True) if review.base else
+                  [[*r[:2], r[3]] for r in _diff_rows(review.metrics, True)])
+        out.append(f"### Metrics{against}\n\n{table(head, values)}")
     if review.stages:
-        rows = [(f"`{s.name}`", s.status.value, f"{s.duration_s:.2f}s", s.reason)
-                for s in review.stages]
-        out.append("### This run\n\n" + table(["Stage", "Status", "Time", "Reason"], rows))
+        ran = [(f"`{s.name}`", s.status.value, f"{s.duration_s:.2f}s", s.reason)
+               for s in review.stages]
+        out.append("### This run\n\n" + table(["Stage", "Status", "Time", "Reason"], ran))
     if review.mermaid:
         out.append(f"### Pipeline\n\n```mermaid\n{review.mermaid}\n```")
     return out

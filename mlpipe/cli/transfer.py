@@ -90,7 +90,7 @@ def pull(targets: opt.Targets = None, remote: Remote = None, jobs: Jobs = 8,
     Exit codes: 0 done, 1 something could not be received (named), 2 no or bad remote.
     """
     if rev is not None:
-        from mlpipe.revisions.fetch import pull_at
+        from mlpipe.api.fetch import pull_at
 
         report(pull_at(file, rev, remote, tuple(targets or ()), jobs), as_json)
         return

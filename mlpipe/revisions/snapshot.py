@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from mlpipe.state.workspace import Workspace
 from mlpipe.vcs import gitinfo
 
 WORKSPACE = "workspace"
+Fetch = Callable[[Path, PipelineSpec, Mapping[str, str]], "str | None"]
+"""Brings objects (digest -> where used) into the local cache; None, or why some did not."""
 
 
 @dataclass(frozen=True)
@@ -80,26 +82,24 @@ def workspace(pipeline_file: Path) -> Snapshot:
     return Snapshot(WORKSPACE, None, flatten(spec.params), metrics)
 
 
-def at_rev(pipeline_file: Path, rev: str, fetch: bool = True) -> Snapshot:
+def at_rev(pipeline_file: Path, rev: str, fetch: Fetch | None = None) -> Snapshot:
     """Params and metrics at git revision `rev`.
 
     A metrics file is read from the local cache by the hash `rev`'s lock file records, else
-    (with `fetch`) from the remote by that hash, else from git when it is committed.
+    through `fetch` (from the remote by that hash), else from git when it is committed.
 
     Raises:
         UsageError: Not a git repository, an unknown revision, or no pipeline file there.
         SpecError: The pipeline file at that revision is invalid (named as `REV:path`).
     """
-    from mlpipe.revisions import fetch as remote
-
     pipeline_file = pipeline_file.absolute()
     commit = commit_of(pipeline_file.parent, rev)
     spec = spec_at(pipeline_file, rev, commit)
-    outs = remote.recorded_outs(lock_at(pipeline_file, commit, rev))
+    outs = recorded_outs(lock_at(pipeline_file, commit, rev))
     store = ObjectStore(Workspace(pipeline_file).objects_dir)
     paths = _metric_paths(spec)
     absent = {outs[p]: f"{rev}: metrics {p}" for p in paths if p in outs and not store.has(outs[p])}
-    why = remote.objects(pipeline_file, spec, absent) if fetch and absent else None
+    why = fetch(pipeline_file, spec, absent) if fetch and absent else None
     metrics, unavailable = {}, []
     for path in paths:
         found = None
@@ -117,9 +117,15 @@ def at_rev(pipeline_file: Path, rev: str, fetch: bool = True) -> Snapshot:
     return Snapshot(rev, commit, flatten(spec.params), metrics, tuple(unavailable))
 
 
-def snapshot(pipeline_file: Path, rev: str | None) -> Snapshot:
+def snapshot(pipeline_file: Path, rev: str | None, fetch: Fetch | None = None) -> Snapshot:
     """`at_rev`, or `workspace` when `rev` is None."""
-    return workspace(pipeline_file) if rev is None else at_rev(pipeline_file, rev)
+    return workspace(pipeline_file) if rev is None else at_rev(pipeline_file, rev, fetch)
+
+
+def recorded_outs(lock: Mapping[str, lockfile.LockEntry]) -> dict[str, str]:
+    """Output path -> hash, over every stage of a lock file."""
+    return {path: digest for entry in lock.values() for path, digest in entry.outs.items()
+            if digest}
 
 
 def _metric_paths(spec: PipelineSpec) -> list[str]:

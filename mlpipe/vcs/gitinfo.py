@@ -227,18 +227,17 @@ def worktree(path: Path, rev: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="mlpipe-worktree-") as scratch:
         tree = Path(scratch) / "tree"
         repo.git.worktree("add", "--detach", str(tree), sha)
-        subs: list[Path] = []
+        subs: list[str] = []
         try:
             for sub, commit in _gitlinks(repo, sha):
                 if (top / sub / ".git").exists() and _has_object(top / sub, f"{commit}^{{commit}}"):
                     _git_stdin(top / sub, ["worktree", "add", "--detach", str(tree / sub),
                                            commit], b"")
-                    subs.append(top / sub)
+                    subs.append(sub)
             yield tree
         finally:
             for sub in subs:
-                _git_stdin(sub, ["worktree", "remove", "--force",
-                                 str(tree / sub.relative_to(top))], b"")
+                _git_stdin(top / sub, ["worktree", "remove", "--force", str(tree / sub)], b"")
             repo.git.worktree("remove", "--force", str(tree))
 
 

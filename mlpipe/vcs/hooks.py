@@ -46,7 +46,7 @@ def hook_script(hook: str, pipelines: Sequence[str], watch: Sequence[str] = ()) 
     """The shell script for `hook`, checking each pipeline file (paths from the work tree's top).
 
     pre-commit exits at once, without starting Python, when the commit stages none of the
-    `watch` paths (what the pipelines read: see revisions.staged.watch_paths); otherwise it
+    `watch` paths (what the pipelines read: see api.staged.watch_paths); otherwise it
     checks the staged pipeline files and lock files (`mlpipe hooks check-staged`), which also
     rewrites this list when a pipeline file changed. pre-push runs each pipeline that still
     exists and fails when that changed a lock file that is not committed.

@@ -141,7 +141,7 @@ def test_nothing_github_outside_actions(project: Path, mlpipe: Invoke,
     assert "::" not in result.stdout and not summary.exists()
 
 
-@kinds.register
+@kinds.add_kind
 class FakeGate(StageKind):
     """Writes an evaluation-style `report` whose gate fails: acc, needs >= params.floor."""
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from mlpipe.errors import MlpipeError
 from mlpipe.remote.sync import TransferResult
 from mlpipe.spec.model import PipelineSpec
-from mlpipe.state.lockfile import LockEntry
 from mlpipe.state.workspace import Workspace
 
 
@@ -67,9 +66,3 @@ def objects(pipeline_file: Path, spec: PipelineSpec, wanted: Mapping[str, str]) 
     if all(local.store.has(digest) for digest in wanted):
         return None
     return f"not on the remote {result.url} either"
-
-
-def recorded_outs(lock: Mapping[str, LockEntry]) -> dict[str, str]:
-    """Output path -> hash, over every stage of a lock file."""
-    return {path: digest for entry in lock.values() for path, digest in entry.outs.items()
-            if digest}
