@@ -224,3 +224,20 @@ def test_a_removed_pipeline_does_not_fail_later_commits(project: Path, mlpipe: I
         (project / "in.txt").write_text(text)
         assert _commit(project, f"data {text}").returncode == 0
 
+
+
+def test_commit_all_and_commit_of_paths_are_checked_as_they_commit(
+        project: Path, mlpipe: Invoke) -> None:
+    _committed_run(project, mlpipe)
+    (project / "in.txt").write_text("2\n")
+    (project / "README.md").write_text("docs\n")
+    git(project, "add", "README.md")
+    every = subprocess.run(["git", "commit", "-q", "-a", "-m", "all"], cwd=project,
+                           capture_output=True, text=True)
+    assert every.returncode != 0 and "double: dep in.txt changed" in every.stderr
+    named = subprocess.run(["git", "commit", "-q", "-m", "dep only", "in.txt"], cwd=project,
+                           capture_output=True, text=True)
+    assert named.returncode != 0 and "double: dep in.txt changed" in named.stderr
+    readme = subprocess.run(["git", "commit", "-q", "-m", "readme only", "README.md"],
+                            cwd=project, capture_output=True, text=True)
+    assert readme.returncode == 0, readme.stderr
