@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,9 +118,15 @@ def base_rev() -> str | None:
     return f"origin/{base}" if base else None
 
 
-def status_summary(loaded: Loaded, plan: Plan) -> str:
-    """The job summary of `mlpipe status`: what would run, and why."""
+def status_summary(loaded: Loaded, plan: Plan, verdict: Sequence[Mismatch] | None) -> str:
+    """The job summary of `mlpipe status`: the verdict on the committed lock file (in git),
+    then what would run in this work tree, and why."""
+    from mlpipe.cli.summary import verdict_text
+
     lines = [f"## mlpipe status: {loaded.spec.name}", ""]
+    if verdict is not None:
+        lines += [verdict_text(_relative(loaded.workspace.lock_file), verdict), "",
+                  "### In this work tree", ""]
     if not plan.stale:
         return "\n".join([*lines, "Everything is up to date.", ""]) + "\n"
     lines += ["| Stage | Action | Reasons |", "|---|---|---|"]

@@ -46,8 +46,9 @@ def status(
     from mlpipe.cli import github
 
     if github.enabled() and rev is None:
-        github.write_summary(github.status_summary(api.load(file, tuple(overrides or ())), plan))
         verdict = github.lock_verdict(file)  # in git, stale means: the lock does not match
+        github.write_summary(github.status_summary(api.load(file, tuple(overrides or ())), plan,
+                                                   verdict))
         stale = [d.stage for d in (plan.stale if verdict is None else verdict)]
         github.write_outputs({"stale": str(bool(stale)).lower(),
                               "stages-stale": ",".join(stale)})

@@ -92,16 +92,17 @@ def failure_text(stage: str, entry: Mapping[str, Any]) -> str | None:
     return f"`{stage}`: check failed: {entry.get('message') or entry.get('check')}"
 
 
-def _verdict(review: Review) -> str:
-    if review.mismatched is None:
-        return f"**Lock file:** `{review.lock}` not checked (no git repository)."
-    if not review.mismatched:
-        return (f"**Lock file:** :white_check_mark: `{review.lock}` matches the pipeline, "
+def verdict_text(lock: str, mismatched: Sequence[Mismatch] | None) -> str:
+    """The verdict on a committed lock file, with the stages it does not match."""
+    if mismatched is None:
+        return f"**Lock file:** `{lock}` not checked (no git repository)."
+    if not mismatched:
+        return (f"**Lock file:** :white_check_mark: `{lock}` matches the pipeline, "
                 "params and deps as committed.")
-    rows = [(f"`{m.stage}`", m.reason) for m in review.mismatched]
+    rows = [(f"`{m.stage}`", m.reason) for m in mismatched]
     return "\n".join([
-        f"**Lock file:** :x: `{review.lock}` does not match the pipeline as committed: run "
-        f"`mlpipe run`, then commit `{review.lock}`.", "", table(["Stage", "Why"], rows)])
+        f"**Lock file:** :x: `{lock}` does not match the pipeline as committed: run "
+        f"`mlpipe run`, then commit `{lock}`.", "", table(["Stage", "Why"], rows)])
 
 
 def _diff_rows(changes: Sequence[Change], with_path: bool) -> list[list[str]]:
@@ -113,7 +114,7 @@ def _diff_rows(changes: Sequence[Change], with_path: bool) -> list[list[str]]:
 
 def sections(review: Review) -> list[str]:
     """The summary's sections, most important first."""
-    out = [f"## mlpipe: {review.name}\n\n{_verdict(review)}"]
+    out = [f"## mlpipe: {review.name}\n\n{verdict_text(review.lock, review.mismatched)}"]
     out += [f"> :warning: {note}" for note in review.notes]
     against = f" (against `{review.base}`)" if review.base else ""
     if review.base is not None:

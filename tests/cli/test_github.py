@@ -243,3 +243,31 @@ def test_the_summary_stays_under_githubs_limit() -> None:
     assert "39700 more rows not shown" in text
     assert "Sections left out to stay under GitHub's summary size limit" in text
     assert text.startswith("## mlpipe: big\n\n**Lock file:** :white_check_mark:")
+
+
+def test_status_in_a_fresh_clone_gates_on_the_lock_not_on_missing_outputs(
+        project: Path, mlpipe: Invoke, actions: dict[str, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    git_init(project)
+    write_tree(project, {"mlpipe.yaml": REVIEWED})
+    (project / ".gitignore").write_text(".mlpipe/\nm.json\nout/\n")
+    assert mlpipe("run").exit_code == 0
+    git_commit(project, "ran")
+    clone = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    monkeypatch.chdir(clone)
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(clone))
+    actions["summary"].unlink()
+    actions["output"].unlink()
+
+    assert mlpipe("status").exit_code == 0
+    assert _outputs(actions["output"]) == {"stale": "false", "stages-stale": ""}
+    sections = _sections(actions["summary"].read_text())
+    assert ":white_check_mark: `mlpipe.lock` matches" in sections[""]
+    assert "out m.json missing" in sections["In this work tree"]  # the empty CI work tree
+
+    (clone / "mlpipe.yaml").write_text(REVIEWED.replace("other: 1", "other: 2")
+                                       .replace("quality: 0.8", "quality: 0.5"))
+    actions["output"].unlink()
+    assert mlpipe("status").exit_code == 0
+    assert _outputs(actions["output"]) == {"stale": "true", "stages-stale": "train,gate"}
