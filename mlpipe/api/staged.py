@@ -46,10 +46,6 @@ class StagedCheck:
     mismatched: tuple[Decision, ...] = ()
     watch: tuple[str, ...] = ()
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None and not self.mismatched
-
 
 def lock_gate(pipeline_file: Path) -> tuple[Decision, ...]:
     """Stages whose lock entry does not match the pipeline file, params and dep content.
