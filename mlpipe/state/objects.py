@@ -16,6 +16,7 @@ from pathlib import Path
 from mlpipe.errors import CacheCorrupt, CacheWriteError
 from mlpipe.state.fsutil import atomic_copy, atomic_write_bytes, remove, replace_tree
 from mlpipe.state.hashing import hash_bytes, hash_file, is_dir_hash, manifest_bytes
+from mlpipe.state.recordcheck import paths_problem
 
 Manifest = list[tuple[str, str]]
 
@@ -102,7 +103,11 @@ class ObjectStore:
         data = path.read_bytes()
         if hash_bytes(data) + ".dir" != digest:
             raise CacheCorrupt(path, "directory manifest does not match its hash")
-        return [(rel, file_digest) for rel, file_digest in json.loads(data)]
+        manifest = [(rel, file_digest) for rel, file_digest in json.loads(data)]
+        problem = paths_problem(rel for rel, _ in manifest)
+        if problem is not None:
+            raise CacheCorrupt(path, f"directory manifest: {problem}")
+        return manifest
 
     def restore(self, digest: str, dest: Path) -> Manifest | None:
         """Write the object to `dest` (verified) and return its manifest for a directory.
