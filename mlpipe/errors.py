@@ -246,3 +246,20 @@ class OutputWriteError(MlpipeError):
         reason = error.strerror or str(error) or type(error).__name__
         super().__init__(one_line(f"cannot write {path} ({reason}); choose another path "
                                   f"with {option}"))
+
+
+class DatabaseUnusable(MlpipeError):
+    """One of mlpipe's SQLite databases (registry, run history) is damaged or cannot be used."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: Path, what: str, detail: str, fix: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(one_line(f"{path}: the {what} cannot be read ({detail}); {fix}"))
+
+
+def is_damage(error: Exception) -> bool:
+    """Whether an sqlite3 error says the database file itself is damaged (not busy, not full)."""
+    text = str(error).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text

@@ -60,7 +60,7 @@ class Session:
         self.hasher = PathHasher(ws.root, self.state, _git_blobs(ws.root))
         self.store = ObjectStore(ws.objects_dir)
         self.runcache = RunCache(ws.runs_dir, self.warn)
-        self.history = History(ws.history_db)
+        self.history = History(ws.history_db, self.warn)
         self.lock = lockfile.read(ws.lock_file, ws.lock_memo)
         self._lock_writer = lockfile.LockWriter(ws.lock_file)
         self._lock_written = False
