@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from mlpipe.errors import CacheCorrupt, CacheWriteError
@@ -109,8 +110,15 @@ class ObjectStore:
             raise CacheCorrupt(path, f"directory manifest: {problem}")
         return manifest
 
-    def restore(self, digest: str, dest: Path) -> Manifest | None:
+    def restore(self, digest: str, dest: Path, executable: AbstractSet[str] = frozenset()
+                ) -> Manifest | None:
         """Write the object to `dest` (verified) and return its manifest for a directory.
+
+        Args:
+            digest: The object.
+            dest: Where to write it.
+            executable: Files to make executable (mode 0755; others get 0644): for a file
+                `""` (the file itself), for a directory the members' relative paths.
 
         Raises:
             MissingObject: The store lacks the object or one of a directory's files.
@@ -119,7 +127,7 @@ class ObjectStore:
         if not self.path_of(digest).is_file():
             raise MissingObject(digest)
         if not is_dir_hash(digest):
-            tmp = self._verified_copy(digest, dest)
+            tmp = self._verified_copy(digest, dest, "" in executable)
             if dest.is_dir():
                 replace_tree(tmp, dest)
             else:
@@ -133,19 +141,20 @@ class ObjectStore:
             for rel, file_digest in manifest:
                 target = staging / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._verified_copy(file_digest, target), target)
+                os.replace(self._verified_copy(file_digest, target, rel in executable),
+                           target)
             staging.mkdir(parents=True, exist_ok=True)
             replace_tree(staging, dest)
         finally:
             remove(staging)
         return manifest
 
-    def _verified_copy(self, digest: str, dest: Path) -> Path:
+    def _verified_copy(self, digest: str, dest: Path, executable: bool = False) -> Path:
         source = self.path_of(digest)
         if not source.is_file():
             raise MissingObject(digest)
         tmp = atomic_copy(source, dest)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o755 if executable else 0o644)
         if hash_file(tmp) != digest:
             tmp.unlink()
             self._discard(digest)
