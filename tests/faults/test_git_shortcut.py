@@ -54,19 +54,17 @@ def run_and_commit(mlpipe: Invoke, project: Path) -> None:
 
 class TestShortcutRefused:
     def test_eol_conversion(self, repo: Path, mlpipe: Invoke) -> None:
-        (repo / ".gitattributes").write_text("big.txt text eol=crlf\n")
         write_big(repo / "big.txt", b"x" * 63 + b"\n")
         git_commit(repo, "data")
-        (repo / "big.txt").unlink()
-        git(repo, "checkout", "--", "big.txt")  # checked out with CRLF
         run_and_commit(mlpipe, repo)
-        assert size_recorded(repo) == LINES * 65
-        write_big(repo / "big.txt", b"x" * 63 + b"\n")  # LF again: the same blob for git
-        git(repo, "status")  # refreshes the index: git now calls the file clean
-        assert git(repo, "diff-files", "--name-only") == ""
+        assert size_recorded(repo) == LINES * 64
+        (repo / ".gitattributes").write_text("big.txt text eol=crlf\n")
+        (repo / "big.txt").unlink()
+        git(repo, "checkout", "--", "big.txt")  # CRLF now; the blob is the same LF one
+        assert git(repo, "diff-files", "--name-only") == ""  # git calls it clean
         result = mlpipe("run", "--json")
         assert statuses(result) == {"count": "ran"}
-        assert size_recorded(repo) == LINES * 64 and runs_of(repo, "count") == 2
+        assert size_recorded(repo) == LINES * 65 and runs_of(repo, "count") == 2
 
     def test_clean_smudge_filter(self, repo: Path, mlpipe: Invoke) -> None:
         # Like Git LFS: the blob is a pointer, whatever the work-tree file holds.
@@ -77,7 +75,7 @@ class TestShortcutRefused:
         git_commit(repo, "data")
         run_and_commit(mlpipe, repo)
         write_big(repo / "big.txt", b"b" * 31 + b"\n")
-        git(repo, "status")
+        git(repo, "add", "big.txt")  # the same pointer blob
         assert git(repo, "diff-files", "--name-only") == ""
         result = mlpipe("run", "--json")
         assert statuses(result) == {"count": "ran"}
@@ -104,7 +102,7 @@ class TestShortcutKept:
         write_big(repo / "big.txt", b"a" * 63 + b"\n")
         git_commit(repo, "v1")
         run_and_commit(mlpipe, repo)
-        write_big(repo / "big.txt", b"b" * 63 + b"\n")
+        write_big(repo / "big.txt", b"b" * 31 + b"\n")
         git_commit(repo, "v2")
         run_and_commit(mlpipe, repo)
         git(repo, "checkout", "-q", "HEAD~2")
