@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlpipe.errors import EXIT_USAGE, LockFileError, MlpipeError
+from mlpipe.errors import EXIT_USAGE, DatabaseUnusable, LockFileError, MlpipeError
 from mlpipe.state import lockfile, runlock
 from mlpipe.state.hashing import hash_bytes, hash_file, is_dir_hash
 from mlpipe.state.runcache import parse_entry
@@ -305,8 +304,8 @@ def _registry_digests(workspace: Workspace) -> list[str]:
         return [*(v.digest for v in versions),
                 *(v.meta["training_data_hash"] for v in versions
                   if isinstance(v.meta.get("training_data_hash"), str))]
-    except sqlite3.DatabaseError as exc:
-        raise RegistryUnreadable(registry.db_path, str(exc)) from None
+    except DatabaseUnusable as exc:
+        raise RegistryUnreadable(registry.db_path, exc.detail) from None
 
 
 def read_members(objects_dir: Path) -> Callable[[str], list[str]]:

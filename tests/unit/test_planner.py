@@ -21,8 +21,8 @@ from mlpipe.core.planner import (
     plan,
 )
 from mlpipe.spec.model import StageSpec
-from mlpipe.state.recordcheck import RecordMismatch
 from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.recordcheck import RecordMismatch
 from mlpipe.state.runcache import RunEntry
 
 VERSIONS = {"kind": "command/1"}
