@@ -119,8 +119,8 @@ def gather_facts(stage: StageSpec, deps: Mapping[str, Observed], outs: Mapping[s
         RecordMismatch: The lock entry has the stage's key but names other outputs (the
             lock file was edited); nothing may be restored from it.
     """
-    known = all(isinstance(deps.get(d), str) for d in stage.deps)
-    key = stage_key(stage, versions, deps) if known else None  # type: ignore[arg-type]
+    known = {d: value for d in stage.deps if isinstance(value := deps.get(d), str)}
+    key = stage_key(stage, versions, known) if len(known) == len(stage.deps) else None
     current = lock is not None and key is not None and key == lock.key
     if current and lock is not None:
         check_outputs(stage.name, lock.outs, stage.outs)

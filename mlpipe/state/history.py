@@ -139,7 +139,8 @@ class History:
             fix = ("move it aside (the next run starts a new history) or restore it from a "
                    "backup" if is_damage(exc) else "check the file and its directory")
             raise DatabaseUnusable(self.db_path, "run history", str(exc), fix) from None
-        return [HistoryRow(*r[:8], dirty=bool(r[8]), metrics=json.loads(r[9]) if r[9] else {})
+        return [HistoryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], dirty=bool(r[8]),
+                           metrics=json.loads(r[9]) if r[9] else {})
                 for r in found]
 
     def _select(self, stage: str | None) -> list[tuple[Any, ...]]:
