@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from mlpipe import kinds
 from mlpipe.core.planner import StageFacts, gather_facts
-from mlpipe.errors import LockFileError
+from mlpipe.errors import CacheCorrupt, LockFileError
 from mlpipe.execute.events import Event, Notice
 from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.state import lockfile
@@ -100,6 +100,12 @@ class Session:
             self.runcache.refuse(key, str(exc))
             return None
         return entry
+    def listing(self, digest: str) -> list[tuple[str, str]] | None:
+        """A stored directory's files (relative path, hash); None when it is not readable."""
+        try:
+            return self.store.read_manifest(digest)
+        except (OSError, ValueError, CacheCorrupt):
+            return None
 
     def facts(self, stage: StageSpec) -> StageFacts:
         """Observe a stage on disk now (after its upstream stages finished).
