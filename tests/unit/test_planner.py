@@ -411,7 +411,7 @@ class TestInsideARestoredDirectory:
         inputs = PlanInputs(order=(SPLIT, USE),
                             writers=lambda p: {"split"} if p.startswith("parts") else set(),
                             disk=disk, versions={"command": VERSIONS}, lock=lock,
-                            run_hit=lambda key: hits.get(key), stored=lambda outs: True,
+                            run_hit=lambda key, stage: hits.get(key), stored=lambda outs: True,
                             listing=lambda digest: listing.get(digest.replace(old_dir, "old")))
         return [(d.stage, d.action) for d in plan(inputs)]
 
