@@ -172,10 +172,10 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
     try:
         paths = [p for stage in order for p in (*stage.deps, *stage.outs)]
         disk = session.hasher.hash(paths)
-        return plan(PlanInputs(order=order, writers=graph.writers, disk=disk,
-                               versions=session.versions, lock=session.lock,
-                               run_hit=session.run_hit, stored=session.store.has_all,
-                               force=force, listing=session.listing))
+        return session.checked_lock(lambda: plan(PlanInputs(
+            order=order, writers=graph.writers, disk=disk, versions=session.versions,
+            lock=session.lock, run_hit=session.run_hit, stored=session.store.has_all,
+            force=force, listing=session.listing)))
     finally:
         session.close()
 

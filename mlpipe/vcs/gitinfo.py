@@ -6,6 +6,7 @@ instead of raising: mlpipe works in a plain directory too, it just records no co
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -70,7 +71,15 @@ def is_dirty(path: Path) -> bool:
 
 
 def clean_blob_ids(path: Path, files: Iterable[Path]) -> dict[Path, str]:
-    """Git blob ids of those `files` that are tracked and unmodified in the work tree."""
+    """Git blob ids of those `files` whose blob is byte for byte the work-tree file.
+
+    A file qualifies only when it is a regular tracked file (mode 100644/100755, stage 0), git
+    compares it for real (not marked assume-unchanged or skip-worktree), `git diff-files`
+    finds it unchanged, and no attribute or setting converts it between blob and work tree
+    (eol/text conversion, `core.autocrlf`, clean/smudge filters such as Git LFS, `ident`,
+    `working-tree-encoding`). Paths reach git through stdin or in batches below the argument
+    limit, so any number of files works.
+    """
     repo = _repo(path)
     if repo is None or repo.working_tree_dir is None:
         return {}
@@ -83,19 +92,115 @@ def clean_blob_ids(path: Path, files: Iterable[Path]) -> dict[Path, str]:
             continue
     if not rel:
         return {}
-    import git
-
     try:
-        staged = repo.git.ls_files("-s", "-z", "--", *rel).split("\0")
-        modified = set(repo.git.diff_files("--name-only", "-z", "--", *rel).split("\0"))
-    except git.GitCommandError:
+        blobs = _index_blobs(top, rel)
+        modified = _modified(top, list(blobs))
+        blobs = {name: blob for name, blob in blobs.items() if name not in modified}
+        unconverted = _unconverted(top, list(blobs))
+    except (OSError, subprocess.CalledProcessError):
         return {}
-    blobs: dict[Path, str] = {}
-    for row in filter(None, staged):
-        meta, _, name = row.partition("\t")
-        if name in rel and name not in modified:
-            blobs[rel[name]] = meta.split()[1]
-    return blobs
+    return {rel[name]: blob for name, blob in blobs.items() if name in unconverted}
+
+
+# Bytes of pathspecs per git command line: far below ARG_MAX (often 2 MiB, shared with the
+# environment) and below the per-argument and per-command limits of every platform git runs on.
+_ARGS_BUDGET = 64 << 10
+_LITERAL = ("git", "--literal-pathspecs")
+
+
+def _git(top: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    return subprocess.run([*_LITERAL, *args], cwd=top, input=stdin, capture_output=True,
+                          check=True).stdout
+
+
+def _pathspecs(names: Iterable[str]) -> list[list[str]]:
+    """Batches of `names` whose command lines stay within _ARGS_BUDGET."""
+    batches: list[list[str]] = [[]]
+    size = 0
+    for name in names:
+        if size + len(name) + 1 > _ARGS_BUDGET and batches[-1]:
+            batches.append([])
+            size = 0
+        batches[-1].append(name)
+        size += len(name) + 1
+    return batches
+
+
+def _covering(names: list[str]) -> list[list[str]]:
+    """Pathspec batches that cover `names`: the names themselves when they fit in one batch,
+    else their parent directories when those do (git lists a superset, filtered by the
+    caller), else the whole index in one command."""
+    batches = _pathspecs(names)
+    if len(batches) == 1:
+        return batches
+    parents = sorted({name.rpartition("/")[0] or "." for name in names})
+    batches = _pathspecs(parents)
+    return batches if len(batches) == 1 else [[]]
+
+
+def _index_blobs(top: Path, rel: dict[str, Path]) -> dict[str, str]:
+    """Name -> blob id from the index, for regular files git itself compares."""
+    found: dict[str, str] = {}
+    for batch in _covering(list(rel)):
+        out = _git(top, "ls-files", "--stage", "-v", "-z", "--", *batch)
+        for row in out.split(b"\0"):
+            meta, _, raw_name = row.partition(b"\t")
+            name = raw_name.decode("utf-8", "surrogateescape")
+            fields = meta.split()
+            # Tag H: tracked and compared; lowercase = assume-unchanged, S = skip-worktree.
+            if name in rel and len(fields) == 4 and fields[0] == b"H" and (
+                    fields[1] in (b"100644", b"100755") and fields[3] == b"0"):
+                found[name] = fields[2].decode()
+    return found
+
+
+def _modified(top: Path, names: list[str]) -> set[str]:
+    """Which of `names` differ from the index in the work tree (by git's own check)."""
+    changed: set[str] = set()
+    for batch in _covering(names) if names else []:
+        out = _git(top, "diff-files", "--name-only", "-z", "--", *batch)
+        changed.update(n.decode("utf-8", "surrogateescape") for n in out.split(b"\0") if n)
+    return changed
+
+
+_CONVERTING = ("filter", "ident", "working-tree-encoding")
+
+
+def _unconverted(top: Path, names: list[str]) -> set[str]:
+    """Which of `names` git stores exactly as they are in the work tree."""
+    if not names:
+        return set()
+    autocrlf = _git_config(top, "core.autocrlf").lower() not in ("", "false", "no", "off", "0")
+    stdin = b"".join(name.encode("utf-8", "surrogateescape") + b"\0" for name in names)
+    out = _git(top, "check-attr", "--stdin", "-z", "text", "eol", "crlf", *_CONVERTING,
+               stdin=stdin).split(b"\0")
+    attrs: dict[str, dict[str, str]] = {}
+    for i in range(0, len(out) - 2, 3):
+        name = out[i].decode("utf-8", "surrogateescape")
+        attrs.setdefault(name, {})[out[i + 1].decode()] = out[i + 2].decode()
+    return {name for name, found in attrs.items() if _as_is(found, autocrlf)}
+
+
+def _as_is(attrs: dict[str, str], autocrlf: bool) -> bool:
+    """Whether a file with these attributes is stored without conversion."""
+    if any(attrs.get(name, "unspecified") not in ("unspecified", "unset")
+           for name in _CONVERTING):
+        return False
+    text = attrs.get("text", "unspecified")
+    if text == "unspecified":
+        text = {"set": "set", "unset": "unset", "input": "set"}.get(
+            attrs.get("crlf", "unspecified"), "unspecified")
+    if text == "unset":
+        return True  # binary: never converted
+    return text == "unspecified" and attrs.get("eol", "unspecified") == "unspecified" and (
+        not autocrlf)
+
+
+def _git_config(top: Path, key: str) -> str:
+    try:
+        return _git(top, "config", "--get", key).decode().strip()
+    except subprocess.CalledProcessError:  # unset
+        return ""
 
 
 def hooks_dir(path: Path) -> tuple[Path, Path] | None:
