@@ -246,3 +246,13 @@ class OutputWriteError(MlpipeError):
         reason = error.strerror or str(error) or type(error).__name__
         super().__init__(one_line(f"cannot write {path} ({reason}); choose another path "
                                   f"with {option}"))
+
+
+class ServeError(MlpipeError):
+    """`mlpipe serve` could not start serving (the address is in use, not permitted...)."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(one_line(f"{reason}; choose another --port or stop what uses it"
+                                  if "in use" in reason else reason))
