@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_SHOWN = 5
-# Integers beyond this magnitude are not exact in float64, so a float64 array that pandas
-# inferred for an int column is re-checked from the original values.
+# From this magnitude on, float64 may have rounded an integer (2**53 + 1 becomes 2**53), so a
+# float64 array that pandas inferred for an int column is re-checked from the values sent.
 _EXACT_FLOAT_INT = 2**53
 
 
@@ -215,8 +215,8 @@ def _fast(column: Column, series: pd.Series) -> pd.Series | None:
         values = series.to_numpy()
         present = values[~np.isnan(values)]
         if present.size and not ((present == np.floor(present)).all()
-                                 and present.min() >= max(column.low, -_EXACT_FLOAT_INT)
-                                 and present.max() <= min(column.high, _EXACT_FLOAT_INT)):
+                                 and present.min() > max(column.low - 1, -_EXACT_FLOAT_INT)
+                                 and present.max() < min(column.high + 1, _EXACT_FLOAT_INT)):
             return None
         return series if present.size < values.size else series.astype(column.dtype)
     if len(series) and not (column.low <= int(series.min()) and int(series.max()) <= column.high):
