@@ -202,7 +202,7 @@ def _load(model_file: Path, fmt: str, trusted: Any) -> Any:
     try:
         if fmt == "skops":
             try:
-                import skops.io
+                import skops.io  # type: ignore[import-untyped]
             except ImportError:
                 raise MlflowFormatError(f"{model_file} is in skops format: install skops "
                                         f"(pip install skops) to import it") from None
@@ -251,7 +251,8 @@ def read_model_dir(directory: Path) -> tuple[Any, dict[str, Any], dict[str, Any]
     classes = getattr(model, "classes_", None)
     classifier = classes is not None and hasattr(model, "predict_proba")
     meta = {"task": "classification" if classifier else "regression", "target": None,
-            "classes": classes.tolist() if classifier else None, "features": features,
+            "classes": classes.tolist() if classifier and classes is not None else None,
+            "features": features,
             "estimator": f"{type(model).__module__}.{type(model).__name__}"}
     lineage = {"imported_from": "mlflow", "model_uuid": mlmodel.get("model_uuid"),
                "run_id": mlmodel.get("run_id"),

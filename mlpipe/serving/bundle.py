@@ -16,7 +16,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from mlpipe import __version__
 from mlpipe.state.fsutil import replace_tree
 
 PINNED = ("scikit-learn", "pandas", "joblib", "numpy", "starlette", "uvicorn", "xxhash")
@@ -101,6 +100,14 @@ def requirements() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _own_version() -> str:
+    """mlpipe's installed version (what the bundle's /version answers)."""
+    try:
+        return version("mlpipe")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def write_bundle(dest: Path, model_bytes: bytes, meta: dict[str, Any],
                  info: dict[str, Any]) -> None:
     """Write the bundle directory `dest` (built beside it, then swapped in whole).
@@ -121,7 +128,7 @@ def write_bundle(dest: Path, model_bytes: bytes, meta: dict[str, Any],
         (tmp / "requirements.txt").write_text(requirements(), encoding="utf-8")
         python = f"{sys.version_info.major}.{sys.version_info.minor}"
         (tmp / "Dockerfile").write_text(DOCKERFILE.format(python=python), encoding="utf-8")
-        (tmp / "serve.py").write_text(SERVE_PY.replace("{version}", __version__),
+        (tmp / "serve.py").write_text(SERVE_PY.replace("{version}", _own_version()),
                                       encoding="utf-8")
         package = tmp / PACKAGE
         package.mkdir()
