@@ -46,6 +46,7 @@ def listen(host: str, port: int) -> socket.socket:
 # Predictions run in worker threads; a short switch interval hands the interpreter back to
 # the event loop within about a millisecond, so probes stay quick while a batch is scored.
 SWITCH_INTERVAL = 0.001
+_PR_SET_PDEATHSIG = 1
 
 
 def _serve(app: ASGIApp, sock: socket.socket, log_level: str) -> None:
@@ -54,6 +55,18 @@ def _serve(app: ASGIApp, sock: socket.socket, log_level: str) -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
     config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=10)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel stop this worker when its parent dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's signal handler still forwards
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(0)
 
 
 def run_server(app: ASGIApp, sock: socket.socket, log_level: str = "info",
@@ -70,11 +83,13 @@ def run_server(app: ASGIApp, sock: socket.socket, log_level: str = "info",
         _serve(app, sock, log_level)
         return
     children: list[int] = []
+    parent = os.getpid()
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:  # the worker: serve until told to stop, then leave without cleanup
             code = 0
             try:
+                _die_with(parent)
                 _serve(app, sock, log_level)
             except BaseException:
                 code = 1

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -385,3 +387,18 @@ def test_workers_refuse_the_prediction_log(project: Path, mlpipe: Invoke, iris: 
     write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
     result = mlpipe("serve", "iris", "--workers", "2", "--log-predictions", "logs")
     assert result.exit_code == 2 and "needs a single process" in result.stderr
+
+
+def test_workers_stop_when_the_parent_is_killed(project: Path, iris: tuple) -> None:
+    register_model(project, iris[0])
+    write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
+    with mlpipe_serve(project, "127.0.0.1", "--workers", "2") as (base, port, _):
+        assert post_json(base + "/invocations", {"inputs": [ROW]})[0] == 200
+        pattern = ["pgrep", "-f", "--", f"--port {port}"]
+        oldest = subprocess.run([*pattern[:2], "-o", *pattern[2:]], capture_output=True,
+                                text=True).stdout.split()
+        os.kill(int(oldest[0]), signal.SIGKILL)  # the parent alone, as a crash would
+        deadline = time.monotonic() + TIMEOUT
+        while subprocess.run(pattern, capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "a worker outlived its killed parent"
+            time.sleep(0.1)
