@@ -285,3 +285,13 @@ def is_damage(error: Exception) -> bool:
     """Whether an sqlite3 error says the database file itself is damaged (not busy, not full)."""
     text = str(error).lower()
     return "malformed" in text or "not a database" in text or "corrupt" in text
+
+
+class ServeError(MlpipeError):
+    """`mlpipe serve` could not start serving (the address is in use, not permitted...)."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(one_line(f"{reason}; choose another --port or stop what uses it"
+                                  if "in use" in reason else reason))
