@@ -81,8 +81,10 @@ class Scheduler:
     """Walks the selected stages in dependency order and reports each one's final status."""
 
     def __init__(self, session: Session, executor: Executor, policy: FailurePolicy,
-                 force: bool, on_event: Callable[[Event], None]) -> None:
+                 force: bool, on_event: Callable[[Event], None],
+                 stage_env: Callable[[StageSpec], Mapping[str, str]] = lambda _: {}) -> None:
         self.session = session
+        self.stage_env = stage_env
         self.executor = executor
         self.policy = policy
         self.force = force
@@ -149,7 +151,8 @@ class Scheduler:
         record.clear_outputs(session, stage)
         task = StageTask(stage, session.workspace.root, session.workspace.logs_dir,
                          session.workspace.lock_file, deps=dict(facts.deps),
-                         pipeline_file=session.workspace.pipeline_file)
+                         pipeline_file=session.workspace.pipeline_file,
+                         env=dict(self.stage_env(stage)))
         started = time.perf_counter()
         running[self.executor.submit(task)] = _Running(
             stage, facts.key, dict(facts.deps), decision.reason, started)

@@ -74,7 +74,9 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     name = raw.get("name") or path.parent.name
     return PipelineSpec(path=path, name=str(name), params=params, stages=stages,
                         remote=settings.parse_remote(raw.get("remote"), top.error),
-                        executor=settings.parse_executor(raw.get("executor"), top.error))
+                        executor=settings.parse_executor(raw.get("executor"), top.error),
+                        params_file=raw.get("params_file"),
+                        overrides=dict(paramlib.parse_override(text) for text in overrides))
 
 
 def _with_text_keys(path: Path, mapping: MarkedDict) -> MarkedDict:
