@@ -22,7 +22,9 @@ from mlpipe.execute.session import Session
 from mlpipe.execute.task import StageTask, TaskOutcome
 from mlpipe.spec.model import StageSpec
 from mlpipe.spec.refs import escaping_output
+from mlpipe.state import keylock
 from mlpipe.state.objects import MissingObject
+from mlpipe.state.runcache import can_cache
 
 
 class Executor(ABC):
@@ -75,6 +77,7 @@ class _Running:
     deps_before: Mapping[str, str | None]
     reason: str
     started: float
+    key_lock: int | None = None
 
 
 class Scheduler:
@@ -125,13 +128,22 @@ class Scheduler:
         session = self.session
         facts = session.facts(stage)
         decision = decide(stage, facts, session.lock.get(stage.name), self.force)
+        key_lock = None
+        if decision.action is Action.RUN and facts.key is not None and can_cache(stage):
+            # another run sharing the cache may be producing this key: wait, then look again
+            key_lock = keylock.acquire(session.workspace.state_dir / "locks", facts.key)
+            facts = session.facts(stage)
+            decision = decide(stage, facts, session.lock.get(stage.name), self.force)
+            if decision.action is not Action.RUN:
+                keylock.release(key_lock)
+                key_lock = None
         if decision.action is Action.UP_TO_DATE:
             self._finish(stage, Status.CACHED, decision.reason or "up to date")
             return
         escape = escaping_output(session.workspace.root, stage.outs)
         if escape:  # an earlier stage made a link: clearing or restoring would write through it
             job = _Running(stage, facts.key, dict(facts.deps), decision.reason,
-                           time.perf_counter())
+                           time.perf_counter(), key_lock)
             self._complete(job, TaskOutcome(stage.name, False, 0.0, f"{escape}; not run"))
             return
         if decision.action is Action.RESTORE:
@@ -154,10 +166,23 @@ class Scheduler:
                          pipeline_file=session.workspace.pipeline_file,
                          env=dict(self.stage_env(stage)))
         started = time.perf_counter()
-        running[self.executor.submit(task)] = _Running(
-            stage, facts.key, dict(facts.deps), decision.reason, started)
+        try:
+            future = self.executor.submit(task)
+        except BaseException:
+            if key_lock is not None:
+                keylock.release(key_lock)
+            raise
+        running[future] = _Running(stage, facts.key, dict(facts.deps), decision.reason,
+                                   started, key_lock)
 
     def _complete(self, job: _Running, outcome: TaskOutcome) -> None:
+        try:
+            self._record(job, outcome)
+        finally:
+            if job.key_lock is not None:
+                keylock.release(job.key_lock)
+
+    def _record(self, job: _Running, outcome: TaskOutcome) -> None:
         stage, session = job.stage, self.session
         duration = time.perf_counter() - job.started
         log = session.workspace.logs_dir / f"{stage.name}.err"
