@@ -63,12 +63,15 @@ class _MarkingLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         if not isinstance(node, yaml.MappingNode):  # `!!map x`, `!!set [a]`
             raise yaml.constructor.ConstructorError(
                 None, None, f"expected a mapping, found a {node.id}", node.start_mark)
+        local = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
         self.flatten_mapping(node)
+        merged = len(node.value) - local  # flatten_mapping puts merged pairs first
         result = MarkedDict()
         result.line = node.start_mark.line + 1
         result.col = node.start_mark.column + 1
         result.key_marks = {}
-        for key_node, value_node in node.value:
+        written: set[Any] = set()  # keys written in this mapping itself, not merged in
+        for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=deep)
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             try:
@@ -76,10 +79,15 @@ class _MarkingLoader(_BaseLoader):  # type: ignore[misc, valid-type]
             except TypeError:
                 raise SpecError("a mapping key must be a plain value", path=self.source,
                                 line=line, col=col) from None
-            if key in result:
+            if index < merged:  # YAML's merge: the first mapping listed wins, then local keys
+                result[key] = self.construct_object(value_node, deep=deep)
+                result.key_marks[key] = (line, col)
+                continue
+            if key in written:
                 first = result.key_marks[key][0]
                 raise SpecError(f"duplicate key '{key}' (first defined on line {first})",
                                 path=self.source, line=line, col=col)
+            written.add(key)
             result[key] = self.construct_object(value_node, deep=deep)
             result.key_marks[key] = (line, col)
         return result
