@@ -2,7 +2,7 @@
 recorded experiments.
 
 Params columns are the keys any listed experiment overrode; metrics columns are every metric
-recorded, by bare name, qualified `file:name` only when two files hold the same name. The best
+recorded, named as metricnames.py says. The best
 value of each metric is marked: the lowest for losses and errors (`loss`, `rmse`, `mae`, `mse`,
 `error`...), the highest otherwise.
 """
@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mlpipe.revisions.metricnames import clashes
+from mlpipe.revisions.metricnames import flat as flat_metrics
 from mlpipe.state.experiments import Experiment
 
 LOWER_IS_BETTER = ("loss", "rmse", "mae", "mse", "error", "mape", "logloss")
@@ -25,26 +27,6 @@ FIXED = ("name", "base", "created")
 def lower_is_better(metric: str) -> bool:
     leaf = metric.rsplit(":", 1)[-1].rsplit(".", 1)[-1].lower()
     return any(word in leaf for word in LOWER_IS_BETTER)
-
-
-def flat_metrics(by_file: Mapping[str, Mapping[str, Any]],
-                 clashing: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Metric name -> value: bare names, `file:name` for names in `clashing`."""
-    flat: dict[str, Any] = {}
-    for path, values in sorted(by_file.items()):
-        for name, value in values.items():
-            flat[f"{path}:{name}" if name in clashing else name] = value
-    return flat
-
-
-def clashes(experiments: Sequence[Experiment]) -> frozenset[str]:
-    """Metric names that more than one metrics file holds."""
-    owners: dict[str, set[str]] = {}
-    for exp in experiments:
-        for path, values in exp.metrics.items():
-            for name in values:
-                owners.setdefault(name, set()).add(path)
-    return frozenset(name for name, files in owners.items() if len(files) > 1)
 
 
 @dataclass(frozen=True)
