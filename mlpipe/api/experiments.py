@@ -14,8 +14,8 @@ from mlpipe.state.workspace import Workspace
 
 if TYPE_CHECKING:
     from mlpipe import api
+    from mlpipe.api.exprun import Outcome, Variant
     from mlpipe.remote.experiments import Moved
-    from mlpipe.revisions.experiments import Outcome, Variant
     from mlpipe.revisions.exptable import Difference, Table
 
 
@@ -40,14 +40,14 @@ def get(pipeline_file: Path, name: str) -> Experiment:
 
 
 def plan(pipeline_file: Path, sets: Sequence[str], name: str | None) -> list[Variant]:
-    """The variants `-S key=v1,v2 ...` asks for (see revisions/experiments.py)."""
-    from mlpipe.revisions import experiments
+    """The variants `-S key=v1,v2 ...` asks for (see api/exprun.py)."""
+    from mlpipe.api import exprun as experiments
 
     return experiments.plan_variants(pipeline_file, sets, name)
 
 
 def enqueue(pipeline_file: Path, variants: Sequence[Variant]) -> None:
-    from mlpipe.revisions import experiments
+    from mlpipe.api import exprun as experiments
 
     experiments.queue(pipeline_file, variants)
 
@@ -55,7 +55,7 @@ def enqueue(pipeline_file: Path, variants: Sequence[Variant]) -> None:
 def run(pipeline_file: Path, variants: Sequence[Variant] | None, jobs: int = 1,
         on_done: Callable[[Outcome], None] = lambda _: None) -> list[Outcome]:
     """Run `variants`, or (None) the queued ones, taking each off the queue once it ran."""
-    from mlpipe.revisions import experiments
+    from mlpipe.api import exprun as experiments
 
     if variants is not None:
         return experiments.run(pipeline_file, variants, jobs, on_done)
@@ -99,14 +99,14 @@ def diff(pipeline_file: Path, a: str, b: str, everything: bool = False) -> list[
 
 def apply(pipeline_file: Path, name: str) -> api.RunReport:
     """The experiment's params, lock file and outputs in the work tree."""
-    from mlpipe.revisions import expapply
+    from mlpipe.api import expapply
 
     return expapply.apply(Path(pipeline_file), get(pipeline_file, name))
 
 
 def branch(pipeline_file: Path, name: str, branch_name: str) -> str:
     """A new git branch holding the experiment; returns its commit."""
-    from mlpipe.revisions import expapply
+    from mlpipe.api import expapply
 
     return expapply.branch(Path(pipeline_file), get(pipeline_file, name), branch_name)
 

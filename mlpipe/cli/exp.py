@@ -13,7 +13,7 @@ from mlpipe.errors import EXIT_STAGE_FAILED, UsageError
 from mlpipe.state.workspace import DEFAULT_FILE
 
 if TYPE_CHECKING:
-    from mlpipe.revisions.experiments import Outcome
+    from mlpipe.api.exprun import Outcome
 
 exp_app = typer.Typer(help="Experiments: run variants of the params, compare, apply the best.",
                       no_args_is_help=True)

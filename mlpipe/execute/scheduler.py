@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlpipe.core.planner import Action, decide
+from mlpipe.core.planner import Action, Observed, Pending, decide
 from mlpipe.errors import CacheCorrupt, StageFailed
 from mlpipe.execute import deadline, record
 from mlpipe.execute.events import Event, FailurePolicy, StageFinished, StageStarted, Status
@@ -142,7 +142,7 @@ class Scheduler:
             return
         escape = escaping_output(session.workspace.root, stage.outs)
         if escape:  # an earlier stage made a link: clearing or restoring would write through it
-            job = _Running(stage, facts.key, dict(facts.deps), decision.reason,
+            job = _Running(stage, facts.key, _settled(facts.deps), decision.reason,
                            time.perf_counter(), key_lock)
             self._complete(job, TaskOutcome(stage.name, False, 0.0, f"{escape}; not run"))
             return
@@ -162,7 +162,7 @@ class Scheduler:
         self.emit(StageStarted(stage.name, "running", decision.reason))
         record.clear_outputs(session, stage)
         task = StageTask(stage, session.workspace.root, session.workspace.logs_dir,
-                         session.workspace.lock_file, deps=dict(facts.deps),
+                         session.workspace.lock_file, deps=_settled(facts.deps),
                          pipeline_file=session.workspace.pipeline_file,
                          env=dict(self.stage_env(stage)))
         started = time.perf_counter()
@@ -172,7 +172,7 @@ class Scheduler:
             if key_lock is not None:
                 keylock.release(key_lock)
             raise
-        running[future] = _Running(stage, facts.key, dict(facts.deps), decision.reason,
+        running[future] = _Running(stage, facts.key, _settled(facts.deps), decision.reason,
                                    started, key_lock)
 
     def _complete(self, job: _Running, outcome: TaskOutcome) -> None:
@@ -206,3 +206,14 @@ class Scheduler:
         self.status[stage.name] = status
         self.emit(StageFinished(stage.name, status, reason, round(duration, 4), stderr_tail,
                                 log, warning))
+
+
+def _settled(deps: Mapping[str, Observed]) -> dict[str, str | None]:
+    """The dep hashes of a stage being started: everything upstream of it has finished, so no
+    dep is still pending (one that is means the Scheduler started a stage too early)."""
+    settled: dict[str, str | None] = {}
+    for path, value in deps.items():
+        if isinstance(value, Pending):
+            raise RuntimeError(f"dep '{path}' still waits for stage '{value.stage}'")
+        settled[path] = value
+    return settled

@@ -53,7 +53,7 @@ def build(experiments: Sequence[Experiment], sort_by: str | None = None) -> Tabl
     Raises:
         KeyError: `sort_by` names no column.
     """
-    clash = clashes(experiments)
+    clash = clashes(e.metrics for e in experiments)
     params = tuple(sorted({key for exp in experiments for key in exp.overrides}))
     rows = []
     for exp in experiments:
@@ -149,7 +149,7 @@ class Difference:
 
 def diff(a: Experiment, b: Experiment, everything: bool = False) -> list[Difference]:
     """Params, then metrics, whose values differ (all of them with `everything`)."""
-    clash = clashes([a, b])
+    clash = clashes([a.metrics, b.metrics])
     found = []
     for what, left, right in (("param", a.params, b.params),
                               ("metric", flat_metrics(a.metrics, clash),

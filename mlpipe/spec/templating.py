@@ -89,7 +89,9 @@ def _render(value: Any, context: Mapping[str, Any], shell: bool) -> Any:
         whole = _REFERENCE.fullmatch(value.strip())
         if whole and _ours(whole, context):
             return _lookup(context, whole.group(1))
-        parts, start, where = [], 0, ()
+        parts: list[str] = []
+        start = 0
+        where: shellquote.Context = ()
         for match in _REFERENCE.finditer(value):
             if not _ours(match, context):
                 continue

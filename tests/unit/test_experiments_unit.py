@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from mlpipe.api.expapply import set_values
+from mlpipe.api.exprun import grid
 from mlpipe.errors import UsageError
 from mlpipe.revisions import exptable
-from mlpipe.revisions.expapply import set_values
-from mlpipe.revisions.experiments import grid
 from mlpipe.state.experiments import Experiment
 
 
