@@ -125,3 +125,19 @@ def test_the_windows_example_runs_each_expansion_once(tmp_path: Path, mlpipe: In
     third = statuses(mlpipe("run", "--json"))
     assert {n for n, s in third.items() if s == "ran"} == {
         f"{stage}@{w}-100" for stage in ("train", "evaluate") for w in (6, 12, 24)}
+
+
+def test_of_several_merged_mappings_the_first_wins_and_local_keys_anywhere_override(
+        tmp_path: Path) -> None:
+    spec = _load(tmp_path, """\
+        vars:
+          - a: &a {kind: command, cmd: from-a}
+            b: &b {kind: command, cmd: from-b, outs: [b.txt], desc: b}
+        stages:
+          s:
+            desc: local
+            <<: [*a, *b]
+        """)
+    stage = spec.stage("s")
+    assert (stage.config["cmd"], stage.outs, stage.raw["desc"]) == ("from-a", ("b.txt",),
+                                                                    "local")
