@@ -99,9 +99,10 @@ class _MarkingLoader(_BaseLoader):
         sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
+                found = getattr(source, "id", "value")
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark,
-                    f"expected a mapping or list of mappings for merging, found a {source.id}",
+                    f"expected a mapping or list of mappings for merging, found a {found}",
                     source.start_mark)
             merged = self.construct_mapping(source, deep=True)
             for key, item in merged.items():
