@@ -1,14 +1,13 @@
 """Walking the selected stages: decide each one with fresh hashes, then restore it, run it or
 skip it, honouring the failure policy; the work itself goes to an Executor.
 
-`Executor` is a template: subclasses only say how a task is submitted (in this process, in a
-process pool, or on a cluster); scheduling, decisions, recording and events stay here.
+An executor (`mlpipe.execute.executors`) only says how a task is started (in this process, in
+a process pool, or on a cluster); scheduling, decisions, recording and events stay here.
 """
 
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
@@ -16,8 +15,9 @@ from pathlib import Path
 
 from mlpipe.core.planner import Action, Observed, Pending, decide
 from mlpipe.errors import CacheCorrupt, StageFailed
-from mlpipe.execute import deadline, record
+from mlpipe.execute import record
 from mlpipe.execute.events import Event, FailurePolicy, StageFinished, StageStarted, Status
+from mlpipe.execute.executors.base import Executor
 from mlpipe.execute.session import Session
 from mlpipe.execute.task import StageTask, TaskOutcome
 from mlpipe.spec.model import StageSpec
@@ -25,49 +25,6 @@ from mlpipe.spec.refs import escaping_output
 from mlpipe.state import keylock
 from mlpipe.state.objects import MissingObject
 from mlpipe.state.runcache import can_cache
-
-
-class Executor(ABC):
-    """Runs StageTasks; `capacity` of them at once."""
-
-    capacity: int = 1
-
-    @abstractmethod
-    def submit(self, task: StageTask) -> Future[TaskOutcome]:
-        """Start a task and return its future."""
-
-    def close(self) -> None:  # noqa: B027 - nothing to release by default
-        """Release workers."""
-
-
-class InlineExecutor(Executor):
-    """Runs each task in this process (a stage with a timeout in a child), one at a time."""
-
-    def submit(self, task: StageTask) -> Future[TaskOutcome]:
-        future: Future[TaskOutcome] = Future()
-        future.set_result(deadline.execute(task))
-        return future
-
-
-class PoolExecutor(Executor):
-    """Runs up to `jobs` tasks at once in worker processes."""
-
-    def __init__(self, jobs: int) -> None:
-        import multiprocessing  # only with -j N: a no-op run does not pay for it
-        from concurrent.futures import ProcessPoolExecutor
-
-        self.capacity = jobs
-        self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
-
-    def submit(self, task: StageTask) -> Future[TaskOutcome]:
-        return self._pool.submit(deadline.execute, task)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def local_executor(jobs: int) -> Executor:
-    return InlineExecutor() if jobs <= 1 else PoolExecutor(jobs)
 
 
 @dataclass(frozen=True)
