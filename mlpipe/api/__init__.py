@@ -175,7 +175,7 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
         return plan(PlanInputs(order=order, writers=graph.writers, disk=disk,
                                versions=session.versions, lock=session.lock,
                                run_hit=session.run_hit, stored=session.store.has_all,
-                               force=force))
+                               force=force, listing=session.listing))
     finally:
         session.close()
 
@@ -341,3 +341,4 @@ def _transfer(direction: str, path: Path | str | None,
     lock = lockfile.read(loaded.workspace.lock_file)
     move = link.push_lock if direction == "push" else link.pull_lock
     return move(remote, link.Local.of(loaded.workspace), lock, stages, options.jobs)
+
