@@ -6,6 +6,7 @@ instead of raising: mlpipe works in a plain directory too, it just records no co
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -402,3 +403,83 @@ def _git_stdin(top: Path, args: list[str], data: bytes) -> bytes:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise ValueError(f"git {args[0]}: {message[-1] if message else 'failed'}")
     return done.stdout
+
+
+def snapshot_commit(path: Path) -> str | None:
+    """A commit holding the work tree's tracked files as they are now (HEAD when they match
+    it; else a commit `git stash create` makes, touching neither the work tree nor any
+    branch), or None outside a repository or before the first commit."""
+    repo = _repo(path)
+    head = head_commit(path)
+    if repo is None or head is None:
+        return None
+    import git
+
+    try:
+        made = repo.git.stash("create").strip()
+    except git.GitCommandError:
+        return head
+    return made or head
+
+
+def prune_worktrees(path: Path) -> None:
+    """Forget worktrees whose directory is gone (left by a killed process)."""
+    repo = _repo(path)
+    if repo is not None:
+        repo.git.worktree("prune")
+
+
+def commit_all(tree: Path, message: str) -> str:
+    """Commit every change in the worktree `tree` (as its user config says) and return the
+    new commit."""
+    import git
+
+    repo = git.Repo(tree)
+    repo.git.add("-A")
+    repo.git.commit("-q", "--no-verify", "-m", message)
+    return repo.head.commit.hexsha
+
+
+def create_branch(path: Path, name: str, commit: str) -> None:
+    """Create branch `name` at `commit` (refused by git when it exists).
+
+    Raises:
+        ValueError: git refused (an existing branch, an invalid name).
+    """
+    import git
+
+    repo = _repo(path)
+    if repo is None:
+        raise ValueError("not a git repository")
+    try:
+        repo.git.branch(name, commit)
+    except git.GitCommandError as exc:
+        raise ValueError(str(exc.stderr).strip().removeprefix("stderr: ").strip("'\n ")) from None
+
+
+def checkout_files(tree: Path, commit: str) -> None:
+    """Make the worktree `tree`'s tracked files those of `commit` (HEAD stays)."""
+    import git
+
+    git.Repo(tree).git.checkout(commit, "--", ".")
+
+
+def worktree_paths(path: Path) -> list[Path]:
+    """The repository's linked worktrees (not the main one)."""
+    repo = _repo(path)
+    if repo is None:
+        return []
+    listed = repo.git.worktree("list", "--porcelain").splitlines()
+    trees = [Path(line.removeprefix("worktree ")) for line in listed
+             if line.startswith("worktree ")]
+    return trees[1:]
+
+
+def remove_worktree(path: Path, tree: Path) -> None:
+    """Remove a linked worktree, even with changes in it."""
+    import git
+
+    repo = _repo(path)
+    if repo is not None:
+        with contextlib.suppress(git.GitCommandError):
+            repo.git.worktree("remove", "--force", str(tree))
