@@ -179,6 +179,12 @@ def _convert_slowly(column: Column, values: Sequence[Any]) -> Any:
     missing = [v is None or (isinstance(v, float) and math.isnan(v)) for v in values]
     if column.kind == "int" and not any(missing):
         return np.array([int(v) for v in values], dtype=column.dtype)
+    if column.kind == "int":  # with missing values the column is float64: exact to 2**53
+        for i, (value, gap) in enumerate(zip(values, missing, strict=True)):
+            if not gap and abs(int(value)) > _EXACT_FLOAT_INT:
+                raise InputError(f"record {i}: column '{column.name}' expects int, got a number "
+                                 f"{int(value)}, beyond 2**53, which a column with missing "
+                                 f"values cannot hold exactly")
     target = column.dtype if column.kind == "float" else "float64"
     return np.array([math.nan if m else float(v) for v, m in zip(values, missing, strict=True)],
                     dtype=target)

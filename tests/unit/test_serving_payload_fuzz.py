@@ -74,6 +74,10 @@ def _check(dtypes: list[str], rows: list[list[Any]]) -> None:
     records = [{f"c{i}": v for i, v in enumerate(row)} for row in rows]
     bad = {(r, c) for r, row in enumerate(rows) for c, v in enumerate(row)
            if not fits(dtypes[c], v)}
+    for c, dtype in enumerate(dtypes):  # an int column with a gap is float64: exact to 2**53
+        gaps = any(row[c] is None for row in rows)
+        bad |= {(r, c) for r, row in enumerate(rows) if dtype in INT_DTYPES and gaps
+                and (r, c) not in bad and row[c] is not None and abs(int(row[c])) > 2**53}
     try:
         frame = check_records(records, features)
     except InputError as exc:
