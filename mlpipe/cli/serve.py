@@ -110,9 +110,12 @@ def serve(ref: Ref = None, deployment: Deployment = None,
         raise UsageError(str(exc)) from None
     from mlpipe.serving.app import create_app, run_server
     from mlpipe.serving.modelfile import load_bytes
+    from mlpipe.spec.localcode import importable
 
     log = _prediction_log(log_predictions, version, log_max_bytes)
-    app = create_app(load_bytes(model_bytes), version.meta, model_info(version),
+    with importable(Workspace.for_file(file).root):  # a model of the project's own classes
+        loaded = load_bytes(model_bytes)
+    app = create_app(loaded, version.meta, model_info(version),
                      max_body=max_body, token=token, prediction_log=log)
     host = host or recorded_host or DEFAULT_HOST
     port = port if port is not None else recorded_port or DEFAULT_PORT

@@ -12,6 +12,7 @@ from pathlib import Path
 from mlpipe import kinds
 from mlpipe.errors import StageFailed
 from mlpipe.kinds.plugin import StageContext
+from mlpipe.spec import localcode
 from mlpipe.spec.model import StageSpec
 
 
@@ -78,7 +79,8 @@ def run_task(task: StageTask) -> TaskOutcome:
                        env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)},
                        lock_file=task.lock_file, pipeline_file=task.pipeline_file)
     try:
-        with _joblib_backend(task.parallel_backend):
+        with _joblib_backend(task.parallel_backend), localcode.importable(task.root,
+                                                                          task.stage.code):
             result = kinds.get(task.stage.kind).run(ctx)
     except StageFailed as exc:
         return TaskOutcome(task.stage.name, False, time.perf_counter() - started, exc.reason,

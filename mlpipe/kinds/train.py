@@ -62,6 +62,7 @@ class TrainKind(StageKind):
         "seed": 0, "cv": None, "search": None,
     }
     inputs = ("data", "schema")
+    code_fields = ("estimator", "hyperparams", "preprocessing", "search")
 
     def check(self, config: Mapping[str, Any]) -> None:
         try:
