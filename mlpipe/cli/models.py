@@ -1,4 +1,4 @@
-"""`mlpipe models list|show|card|promote|rollback`: the pipeline's model registry."""
+"""`mlpipe models list|show|card|promote|rollback|history`: the pipeline's model registry."""
 
 from __future__ import annotations
 
@@ -158,6 +158,23 @@ def rollback(name: Name, alias: Alias, file: opt.PipelineFile = Path(DEFAULT_FIL
     current = registry.get(f"{name}@{alias}")
     restored = registry.rollback(name, alias)
     typer.echo(f"{name}@{alias} -> {restored.version} (was {current.version})")
+
+
+@models_app.command("history")
+def history(ref: Annotated[str, typer.Argument(
+        help="NAME (versions and aliases) or NAME@ALIAS (that alias).", show_default=False)],
+            file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Json = False) -> None:
+    """When each version was registered and each alias moved (rollbacks included)."""
+    from mlpipe.models.history import history as model_history
+    from mlpipe.models.registry import parse_ref
+
+    events = model_history(_registry(file), ref)
+    if as_json:
+        typer.echo(json.dumps({"events": [asdict(e) for e in events]}, indent=2))
+        return
+    name = parse_ref(ref)[0]
+    for event in events:
+        typer.echo(event.describe(name))
 
 
 def register(app: typer.Typer) -> None:

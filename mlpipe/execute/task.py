@@ -60,6 +60,7 @@ class TaskOutcome:
         error: Why it failed ('' when ok).
         stderr_tail: Last lines of standard error, for a failure.
         summary: The kind's one-line summary, when ok.
+        warning: The kind's warning, when ok (StageResult.warning).
     """
 
     stage: str
@@ -68,6 +69,7 @@ class TaskOutcome:
     error: str = ""
     stderr_tail: str = ""
     summary: str = ""
+    warning: str = ""
 
 
 def run_task(task: StageTask) -> TaskOutcome:
@@ -91,7 +93,7 @@ def run_task(task: StageTask) -> TaskOutcome:
         return TaskOutcome(task.stage.name, False, time.perf_counter() - started,
                            f"{type(exc).__name__}: {exc}")
     return TaskOutcome(task.stage.name, True, time.perf_counter() - started,
-                       summary=result.summary)
+                       summary=result.summary, warning=result.warning)
 
 
 def _joblib_backend(name: str | None) -> contextlib.AbstractContextManager[object]:

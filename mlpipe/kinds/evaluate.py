@@ -20,7 +20,7 @@ from mlpipe.ml import baselines
 from mlpipe.ml import gates as gatelib
 from mlpipe.ml.dataio import DataError, read_table, write_json
 from mlpipe.ml.scoring import plot_all, score
-from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task
+from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task, target_problem
 from mlpipe.state.lockcheck import InputMismatch, read_recorded
 
 
@@ -39,6 +39,9 @@ class EvaluateKind(StageKind):
     metric_outputs = ("metrics",)
 
     def check(self, config: Mapping[str, Any]) -> None:
+        problem = target_problem(config.get("target"))
+        if problem:
+            raise ConfigProblem("target", problem)
         gates = config.get("gates") or []
         if not isinstance(gates, list):
             raise ConfigProblem("gates", "'gates' must be a list like ['accuracy >= 0.9']")

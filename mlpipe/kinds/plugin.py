@@ -58,9 +58,12 @@ class StageResult:
 
     Attributes:
         summary: One line for the terminal (may be empty).
+        warning: Something the user should act on although the stage succeeded (shown as
+            `stage: warning: ...` after the run; empty for none).
     """
 
     summary: str = ""
+    warning: str = ""
 
 
 class StageKind(ABC):

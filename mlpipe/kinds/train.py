@@ -16,7 +16,7 @@ from mlpipe.kinds import register
 from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.ml.dataio import DataError, read_table, write_json
 from mlpipe.ml.estimators import build, check_preprocessing, import_path
-from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task
+from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task, target_problem
 from mlpipe.state.hashing import hash_file
 
 SEARCHES = ("grid", "random")
@@ -65,6 +65,9 @@ class TrainKind(StageKind):
     code_fields = ("estimator", "hyperparams", "preprocessing", "search")
 
     def check(self, config: Mapping[str, Any]) -> None:
+        problem = target_problem(config.get("target"))
+        if problem:
+            raise ConfigProblem("target", problem)
         try:
             import_path(str(config["estimator"]))
         except ValueError as exc:
