@@ -90,7 +90,8 @@ def test_history_of_something_unknown_is_one_line(project: Path, mlpipe: Invoke,
 
 @pytest.mark.parametrize("kind", ["ingest", "train", "evaluate"])
 def test_a_list_target_is_refused_by_check(project: Path, mlpipe: Invoke, kind: str) -> None:
-    fields = {"ingest": "    path: data.csv\n", "train": "    data: data.csv\n    estimator: ridge\n",
+    fields = {"ingest": "    path: data.csv\n",
+              "train": "    data: data.csv\n    estimator: ridge\n",
               "evaluate": "    model: m.joblib\n    data: data.csv\n"}[kind]
     write_tree(project, {"data.csv": "a,b,c\n1,2,3\n", "m.joblib": "x",
                          "mlpipe.yaml": f"stages:\n  s:\n    kind: {kind}\n{fields}"
