@@ -14,8 +14,15 @@ from typing import Any, ClassVar
 from mlpipe.errors import StageFailed
 from mlpipe.kinds import register
 from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
+from mlpipe.ml import fitting
 from mlpipe.ml.dataio import DataError, read_table, write_json
-from mlpipe.ml.estimators import build, check_preprocessing, import_path
+from mlpipe.ml.estimators import (
+    build,
+    check_params,
+    check_preprocessing,
+    import_path,
+    resolve_value,
+)
 from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task, target_problem
 from mlpipe.state.hashing import hash_file
 
@@ -55,14 +62,15 @@ class TrainKind(StageKind):
     """
 
     name = "train"
-    version = "1"
+    version = "2"
     required = ("data", "estimator")
     optional: ClassVar[Mapping[str, Any]] = {
         "target": None, "schema": None, "task": None, "hyperparams": {}, "preprocessing": {},
-        "seed": 0, "cv": None, "search": None,
+        "seed": 0, "cv": None, "search": None, "fit_params": {}, "eval_set": None,
+        "sample_weight": None,
     }
     inputs = ("data", "schema")
-    code_fields = ("estimator", "hyperparams", "preprocessing", "search")
+    code_fields = ("estimator", "hyperparams", "preprocessing", "search", "fit_params")
 
     def check(self, config: Mapping[str, Any]) -> None:
         problem = target_problem(config.get("target"))
@@ -75,6 +83,12 @@ class TrainKind(StageKind):
         if not isinstance(config.get("hyperparams") or {}, Mapping):
             raise ConfigProblem("hyperparams", "'hyperparams' must be a mapping of the "
                                                "estimator's parameters")
+        problem = check_params(config.get("hyperparams") or {}, "hyperparams")
+        if problem:
+            raise ConfigProblem("hyperparams", problem)
+        fit_problem = fitting.check(config)
+        if fit_problem:
+            raise ConfigProblem(*fit_problem)
         prep = config.get("preprocessing") or {}
         problem = check_preprocessing(prep) if isinstance(prep, Mapping) else "must be a mapping"
         if problem:
@@ -116,13 +130,15 @@ class TrainKind(StageKind):
                                      f"{int(y.isna().sum())} missing value(s)")
         task = task or infer_task(y)
         seed = int(config["seed"])
+        features, weights = fitting.take_weights(features, config, stage, config["data"])
         try:
             model = build(str(config["estimator"]), config.get("hyperparams") or {}, seed,
                           config.get("preprocessing") or {}, features)
         except (ValueError, TypeError) as exc:
             raise StageFailed(stage, str(exc)) from None
         _check_task(model, task, stage)
-        extra = _fit(model, features, y, config, seed, stage)
+        inputs = fitting.prepare(model, features, y, weights, config, seed, task, stage)
+        extra = _fit(model, inputs, config, seed, stage)
         fitted = extra.pop("fitted")
         model_path = ctx.root / ctx.stage.outputs["model"]
         tmp = model_path.with_name(f".{model_path.name}.tmp")
@@ -147,7 +163,7 @@ def _check_task(model: Any, task: str, stage: str) -> None:
         raise StageFailed(stage, f"{kind} is a classifier but the task is regression")
 
 
-def _fit(model: Any, features: Any, y: Any, config: Mapping[str, Any], seed: int,
+def _fit(model: Any, inputs: fitting.FitInputs, config: Mapping[str, Any], seed: int,
          stage: str) -> dict[str, Any]:
     """Fit (through a search when asked); returns the fitted model and what the fit learnt.
 
@@ -160,33 +176,39 @@ def _fit(model: Any, features: Any, y: Any, config: Mapping[str, Any], seed: int
 
     extra: dict[str, Any] = {}
     search = config.get("search")
+    features, y, params = inputs.features, inputs.y, inputs.params
     try:
         if search:
-            grid = {f"estimator__{k}": list(v) for k, v in search["params"].items()}
+            grid = {f"estimator__{k}": [resolve_value(item, seed, f"search.params.{k}")
+                                        for item in v] for k, v in search["params"].items()}
             folds = int(search.get("cv", 3))
             finder = (GridSearchCV(model, grid, cv=folds, refit=False)
                       if search.get("type", "grid") == "grid"
                       else RandomizedSearchCV(model, grid, n_iter=int(search.get("n_iter", 10)),
                                               cv=folds, random_state=seed, refit=False))
-            finder.fit(features, y)
+            finder.fit(features, y, **params)
             model = clone(model).set_params(**finder.best_params_)
             extra["search"] = {"type": search.get("type", "grid"), "folds": folds,
                                "candidates": len(finder.cv_results_["params"]),
                                "best_params": {k.removeprefix("estimator__"): v for k, v in
                                                finder.best_params_.items()},
                                "best_score": float(finder.best_score_)}
-        _fit_here(model, features, y)
+        _fit_here(model, features, y, params)
         if config.get("cv"):
-            scores = cross_val_score(model, features, y, cv=int(config["cv"]))
+            scores = cross_val_score(model, features, y, cv=int(config["cv"]), params=params)
             extra["cv"] = {"folds": int(config["cv"]), "mean": float(scores.mean()),
                            "std": float(scores.std())}
     except (ValueError, TypeError) as exc:
         raise StageFailed(stage, f"fit failed: {str(exc).splitlines()[0]}") from None
+    if inputs.eval_rows or params:
+        extra["fit"] = {"eval_set_rows": inputs.eval_rows,
+                        "sample_weight": config.get("sample_weight"),
+                        "fit_params": sorted(config.get("fit_params") or {})}
     extra["fitted"] = model
     return extra
 
 
-def _fit_here(model: Any, features: Any, y: Any) -> None:
+def _fit_here(model: Any, features: Any, y: Any, params: Mapping[str, Any]) -> None:
     """Fit the model that is saved in this process (joblib's threads at most, never another
     process or a cluster).
 
@@ -196,7 +218,7 @@ def _fit_here(model: Any, features: Any, y: Any) -> None:
     import joblib
 
     with joblib.parallel_config(backend="threading"):
-        model.fit(features, y)
+        model.fit(features, y, **params)
 
 
 def _meta(config: Mapping[str, Any], task: str, target: str, features: Any, fitted: Any,
@@ -212,7 +234,8 @@ def _meta(config: Mapping[str, Any], task: str, target: str, features: Any, fitt
         "features": [{"name": str(c), "dtype": str(t)} for c, t in features.dtypes.items()],
         "estimator": import_path(str(config["estimator"])),
         "params": params, "seed": seed,
-        "training_data_hash": hash_file(data_path), "rows": len(features),
+        "training_data_hash": hash_file(data_path),
+        "rows": len(features) - extra.get("fit", {}).get("eval_set_rows", 0),
         "library_versions": library_versions("scikit-learn", "pandas", "numpy", "joblib"),
         **extra,
     }
