@@ -3,8 +3,53 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Importance:
+    """How permutation importance is computed: on at most `rows` rows, `repeats` times.
+
+    The sample is drawn with a fixed seed, so the plot is the same on every run; its cost
+    stays bounded however large the evaluation table is.
+    """
+
+    rows: int = 10_000
+    repeats: int = 1
+
+
+def importance_of(plots: Any) -> Importance | None:
+    """The importance settings a `plots` field asks for (None: no importance plot).
+
+    `plots: true` (the default) gives the bounded default; `plots: {importance: false}`
+    turns it off; `plots: {importance: {rows: N, repeats: R}}` sets the bounds.
+    """
+    if not isinstance(plots, Mapping):
+        return Importance() if plots else None
+    value = plots.get("importance", {})
+    if value is False:
+        return None
+    return Importance(**({} if value is True else dict(value)))
+
+
+def check_plots(plots: Any) -> str | None:
+    """A problem with a `plots` field, or None."""
+    usage = ("'plots' is true, false, or {importance: false | {rows: N, repeats: R}} "
+             "(permutation importance on at most N rows, R repeats; default 10000 and 1)")
+    if isinstance(plots, bool):
+        return None
+    if not isinstance(plots, Mapping) or set(plots) - {"importance"}:
+        return usage
+    value = plots.get("importance", {})
+    if isinstance(value, bool):
+        return None
+    if not isinstance(value, Mapping) or set(value) - {"rows", "repeats"} or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value.values()):
+        return usage
+    return None
 
 
 def score(model: Any, features: Any, y: Any, task: str, light: bool = False) -> dict[str, float]:
@@ -50,7 +95,8 @@ def _finite(found: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in found.items() if math.isfinite(float(v))}
 
 
-def plot_all(model: Any, features: Any, y: Any, task: str, out: Path) -> list[Path]:
+def plot_all(model: Any, features: Any, y: Any, task: str, out: Path,
+             importance: Importance | None = None) -> list[Path]:
     """Write the task's plots as PNGs into `out`.
 
     Args:
@@ -58,8 +104,9 @@ def plot_all(model: Any, features: Any, y: Any, task: str, out: Path) -> list[Pa
         features: The feature table.
         y: The true targets.
         task: "classification" (confusion matrix, ROC and PR curves per class) or
-            "regression" (residuals); both get permutation feature importance.
+            "regression" (residuals).
         out: An existing directory.
+        importance: Bounds of the permutation importance plot (None: no such plot).
 
     Returns:
         The files written.
@@ -100,10 +147,16 @@ def plot_all(model: Any, features: Any, y: Any, task: str, out: Path) -> list[Pa
                 for i, cls in enumerate(model.classes_):
                     curve.from_predictions(y == cls, proba[:, i], ax=ax, name=str(cls))
                 save(fig, name)
-    importance = permutation_importance(model, features, y, n_repeats=3, random_state=0)
+    if importance is None:
+        return written
+    if len(features) > importance.rows:
+        features = features.sample(importance.rows, random_state=0)
+        y = y.loc[features.index]
+    found = permutation_importance(model, features, y, n_repeats=importance.repeats,
+                                   random_state=0)
     fig, ax = plt.subplots(figsize=(5, max(2.5, 0.3 * features.shape[1])))
-    order = importance.importances_mean.argsort()
-    ax.barh([str(features.columns[i]) for i in order], importance.importances_mean[order])
+    order = found.importances_mean.argsort()
+    ax.barh([str(features.columns[i]) for i in order], found.importances_mean[order])
     ax.set(title="Permutation importance")
     save(fig, "feature_importance.png")
     return written
