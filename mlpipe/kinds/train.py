@@ -23,6 +23,7 @@ from mlpipe.ml.estimators import (
     import_path,
     resolve_value,
 )
+from mlpipe.ml.selection import check_cv, check_scoring, groups_column, make_cv, make_scoring
 from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task, target_problem
 from mlpipe.state.hashing import hash_file
 
@@ -40,7 +41,8 @@ def _search_problem(search: Any) -> str | None:
         return None
     usage = ("'search' needs 'params' (hyperparameter -> list of values), 'type': grid or "
              "random, and optionally 'cv' (folds, default 3) and 'n_iter' (random, default 10)")
-    if not isinstance(search, Mapping) or set(search) - {"type", "params", "cv", "n_iter"}:
+    if not isinstance(search, Mapping) or set(search) - {"type", "params", "cv", "n_iter",
+                                                         "scoring"}:
         return usage
     grid = search.get("params")
     if search.get("type", "grid") not in SEARCHES or not isinstance(grid, Mapping) or not grid:
@@ -48,9 +50,10 @@ def _search_problem(search: Any) -> str | None:
     bad = [str(k) for k, v in grid.items() if not (isinstance(v, list) and v)]
     if bad:
         return f"search: params.{bad[0]} must be a non-empty list of values"
-    if not _is_int(search.get("cv", 3), 2) or not _is_int(search.get("n_iter", 10), 1):
-        return "search: 'cv' must be at least 2 folds and 'n_iter' at least 1"
-    return None
+    if not _is_int(search.get("n_iter", 10), 1):
+        return "search: 'n_iter' must be at least 1"
+    return check_cv(search.get("cv", 3), "search.cv") or check_scoring(search.get("scoring"),
+                                                                        "search.scoring")
 
 
 @register
@@ -67,10 +70,11 @@ class TrainKind(StageKind):
     optional: ClassVar[Mapping[str, Any]] = {
         "target": None, "schema": None, "task": None, "hyperparams": {}, "preprocessing": {},
         "seed": 0, "cv": None, "search": None, "fit_params": {}, "eval_set": None,
-        "sample_weight": None,
+        "sample_weight": None, "scoring": None,
     }
     inputs = ("data", "schema")
-    code_fields = ("estimator", "hyperparams", "preprocessing", "search", "fit_params")
+    code_fields = ("estimator", "hyperparams", "preprocessing", "search", "fit_params",
+                   "scoring")
 
     def check(self, config: Mapping[str, Any]) -> None:
         problem = target_problem(config.get("target"))
@@ -97,8 +101,10 @@ class TrainKind(StageKind):
             raise ConfigProblem("task", f"'task' must be one of {', '.join(TASKS)}")
         if not _is_int(config.get("seed", 0), 0):
             raise ConfigProblem("seed", "'seed' must be a whole number, 0 or more")
-        if config.get("cv") is not None and not _is_int(config["cv"], 2):
-            raise ConfigProblem("cv", "'cv' must be a number of folds, at least 2")
+        for name, check in (("cv", check_cv), ("scoring", check_scoring)):
+            problem = check(config.get(name))
+            if problem:
+                raise ConfigProblem(name, problem)
         problem = _search_problem(config.get("search"))
         if problem:
             raise ConfigProblem("search", problem)
@@ -131,13 +137,15 @@ class TrainKind(StageKind):
         task = task or infer_task(y)
         seed = int(config["seed"])
         features, weights = fitting.take_weights(features, config, stage, config["data"])
+        features, groups = fitting.take_groups(features, _groups_of(config), stage,
+                                               config["data"])
         try:
             model = build(str(config["estimator"]), config.get("hyperparams") or {}, seed,
                           config.get("preprocessing") or {}, features)
         except (ValueError, TypeError) as exc:
             raise StageFailed(stage, str(exc)) from None
         _check_task(model, task, stage)
-        inputs = fitting.prepare(model, features, y, weights, config, seed, task, stage)
+        inputs = fitting.prepare(model, features, y, weights, groups, config, seed, task, stage)
         extra = _fit(model, inputs, config, seed, stage)
         fitted = extra.pop("fitted")
         model_path = ctx.root / ctx.stage.outputs["model"]
@@ -177,27 +185,40 @@ def _fit(model: Any, inputs: fitting.FitInputs, config: Mapping[str, Any], seed:
     extra: dict[str, Any] = {}
     search = config.get("search")
     features, y, params = inputs.features, inputs.y, inputs.params
+    groups = {} if inputs.groups is None else {"groups": inputs.groups}
     try:
         if search:
-            grid = {f"estimator__{k}": [resolve_value(item, seed, f"search.params.{k}")
-                                        for item in v] for k, v in search["params"].items()}
-            folds = int(search.get("cv", 3))
-            finder = (GridSearchCV(model, grid, cv=folds, refit=False)
+            resolved = {k: [resolve_value(item, seed, f"search.params.{k}") for item in v]
+                        for k, v in search["params"].items()}
+            grid = {f"estimator__{k}": v for k, v in resolved.items()}
+            spec = search.get("cv", 3)
+            scoring = make_scoring(search.get("scoring", config.get("scoring")))
+            finder = (GridSearchCV(model, grid, cv=make_cv(spec, seed), refit=False,
+                                   scoring=scoring)
                       if search.get("type", "grid") == "grid"
                       else RandomizedSearchCV(model, grid, n_iter=int(search.get("n_iter", 10)),
-                                              cv=folds, random_state=seed, refit=False))
-            finder.fit(features, y, **params)
+                                              cv=make_cv(spec, seed), random_state=seed,
+                                              refit=False, scoring=scoring))
+            finder.fit(features, y, **groups, **params)
             model = clone(model).set_params(**finder.best_params_)
-            extra["search"] = {"type": search.get("type", "grid"), "folds": folds,
+            best = {k.removeprefix("estimator__"): v for k, v in finder.best_params_.items()}
+            extra["search"] = {"type": search.get("type", "grid"), "folds": _folds(spec),
                                "candidates": len(finder.cv_results_["params"]),
-                               "best_params": {k.removeprefix("estimator__"): v for k, v in
-                                               finder.best_params_.items()},
+                               "best_params": {k: _as_written(search["params"][k],
+                                                              resolved[k], v)
+                                               for k, v in best.items()},
                                "best_score": float(finder.best_score_)}
         _fit_here(model, features, y, params)
         if config.get("cv"):
-            scores = cross_val_score(model, features, y, cv=int(config["cv"]), params=params)
-            extra["cv"] = {"folds": int(config["cv"]), "mean": float(scores.mean()),
+            spec = config["cv"]
+            scores = cross_val_score(model, features, y, cv=make_cv(spec, seed), params=params,
+                                     scoring=make_scoring(config.get("scoring")), **groups)
+            extra["cv"] = {"folds": _folds(spec), "mean": float(scores.mean()),
                            "std": float(scores.std())}
+            if isinstance(spec, Mapping) or config.get("scoring"):
+                extra["cv"].update(splitter=type(make_cv(spec, seed)).__name__
+                                   if isinstance(spec, Mapping) else "default",
+                                   scoring=config.get("scoring"))
     except (ValueError, TypeError) as exc:
         raise StageFailed(stage, f"fit failed: {str(exc).splitlines()[0]}") from None
     if inputs.eval_rows or params:
@@ -206,6 +227,22 @@ def _fit(model: Any, inputs: fitting.FitInputs, config: Mapping[str, Any], seed:
                         "fit_params": sorted(config.get("fit_params") or {})}
     extra["fitted"] = model
     return extra
+
+
+def _folds(spec: Any) -> int:
+    """The number of folds a `cv` value asks for."""
+    return int(spec.get("folds", 5)) if isinstance(spec, Mapping) else int(spec)
+
+
+def _groups_of(config: Mapping[str, Any]) -> str | None:
+    """The groups column of the stage's `cv` or `search.cv`, if either has one."""
+    search = config.get("search") or {}
+    return groups_column(config.get("cv")) or groups_column(search.get("cv"))
+
+
+def _as_written(written: list[Any], resolved: list[Any], best: Any) -> Any:
+    """The best search value as the pipeline file wrote it (an estimator as its mapping)."""
+    return next((w for w, r in zip(written, resolved, strict=True) if r is best), best)
 
 
 def _fit_here(model: Any, features: Any, y: Any, params: Mapping[str, Any]) -> None:

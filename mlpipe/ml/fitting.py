@@ -33,12 +33,14 @@ class FitInputs:
         y: Their target.
         params: Pipeline fit params (`estimator__sample_weight`, `estimator__eval_set`...).
         eval_rows: How many rows were held out as the eval set (0 for none).
+        groups: The cross-validation groups of those rows (None when `cv` has none).
     """
 
     features: pd.DataFrame
     y: pd.Series
     params: dict[str, Any] = field(default_factory=dict)
     eval_rows: int = 0
+    groups: pd.Series | None = None
 
 
 def check(config: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -61,6 +63,18 @@ def check(config: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def take_groups(features: pd.DataFrame, column: str | None, stage: str, source: str
+                ) -> tuple[pd.DataFrame, pd.Series | None]:
+    """The features without the cross-validation groups column, and the groups."""
+    if column is None:
+        return features, None
+    if column not in features.columns:
+        raise StageFailed(stage, f"{source}: no cv groups column '{column}'")
+    if features[column].isna().any():
+        raise StageFailed(stage, f"{source}: cv groups column '{column}' has missing values")
+    return features.drop(columns=[column]), features[column]
+
+
 def take_weights(features: pd.DataFrame, config: Mapping[str, Any], stage: str, source: str
                  ) -> tuple[pd.DataFrame, pd.Series | None]:
     """The features without the weight column, and the weights (None when not asked)."""
@@ -81,7 +95,8 @@ def take_weights(features: pd.DataFrame, config: Mapping[str, Any], stage: str, 
 
 
 def prepare(model: Any, features: pd.DataFrame, y: pd.Series, weights: pd.Series | None,
-            config: Mapping[str, Any], seed: int, task: str, stage: str) -> FitInputs:
+            groups: pd.Series | None, config: Mapping[str, Any], seed: int, task: str,
+            stage: str) -> FitInputs:
     """The rows and fit params for `model` (a Pipeline ending in step `estimator`)."""
     from sklearn.base import clone
     from sklearn.model_selection import train_test_split
@@ -106,6 +121,7 @@ def prepare(model: Any, features: pd.DataFrame, y: pd.Series, weights: pd.Series
         params["estimator__eval_set"] = [(preprocess.transform(eval_x), eval_y)]
         features, y, eval_rows = fit_x, fit_y, len(eval_idx)
         weights = weights.iloc[fit_idx] if weights is not None else None
+        groups = groups.iloc[fit_idx] if groups is not None else None
     if weights is not None:
         params["estimator__sample_weight"] = weights.to_numpy()
-    return FitInputs(features, y, params, eval_rows)
+    return FitInputs(features, y, params, eval_rows, groups)

@@ -59,8 +59,9 @@ def score(model: Any, features: Any, y: Any, task: str, light: bool = False) -> 
         model: A fitted estimator or Pipeline.
         features: The feature table.
         y: The true targets.
-        task: "classification" (accuracy, precision/recall/F1 macro, ROC AUC, log loss) or
-            "regression" (RMSE, MAE, R²).
+        task: "classification" (accuracy, balanced accuracy, precision/recall/F1 macro,
+            Matthews correlation; with probabilities ROC AUC, average precision (PR-AUC,
+            macro over classes one-vs-rest), log loss) or "regression" (RMSE, MAE, MAPE, R²).
         light: Leave out the probability-based metrics (for small slices).
 
     Returns:
@@ -71,7 +72,8 @@ def score(model: Any, features: Any, y: Any, task: str, light: bool = False) -> 
     predicted = model.predict(features)
     if task == "regression":
         found = {"rmse": math.sqrt(m.mean_squared_error(y, predicted)),
-                 "mae": m.mean_absolute_error(y, predicted)}
+                 "mae": m.mean_absolute_error(y, predicted),
+                 "mape": m.mean_absolute_percentage_error(y, predicted)}
         if len(y) > 1:
             found["r2"] = m.r2_score(y, predicted)
         return _finite(found)
@@ -80,6 +82,8 @@ def score(model: Any, features: Any, y: Any, task: str, light: bool = False) -> 
         "precision_macro": m.precision_score(y, predicted, average="macro", zero_division=0),
         "recall_macro": m.recall_score(y, predicted, average="macro", zero_division=0),
         "f1_macro": m.f1_score(y, predicted, average="macro", zero_division=0),
+        "balanced_accuracy": m.balanced_accuracy_score(y, predicted),
+        "mcc": m.matthews_corrcoef(y, predicted),
     }
     if not light and hasattr(model, "predict_proba"):
         proba = model.predict_proba(features)
@@ -88,7 +92,19 @@ def score(model: Any, features: Any, y: Any, task: str, light: bool = False) -> 
         if y.nunique() == len(classes) and len(classes) > 1:
             found["roc_auc"] = (m.roc_auc_score(y, proba[:, 1]) if len(classes) == 2 else
                                 m.roc_auc_score(y, proba, multi_class="ovr", labels=classes))
+            found["average_precision"] = (
+                m.average_precision_score(y, proba[:, 1], pos_label=classes[1])
+                if len(classes) == 2 else m.average_precision_score(
+                    _one_hot(y, classes),
+                    proba, average="macro"))
     return _finite(found)
+
+
+def _one_hot(y: Any, classes: list[Any]) -> Any:
+    """Rows of 0/1 per class, in `classes` order (for one-vs-rest metrics)."""
+    import numpy as np
+
+    return (np.asarray(y)[:, None] == np.asarray(classes)[None, :]).astype(int)
 
 
 def _finite(found: dict[str, Any]) -> dict[str, float]:
