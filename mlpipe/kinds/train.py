@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from mlpipe.errors import StageFailed
 from mlpipe.kinds import register
 from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
+from mlpipe.ml import features as featurelib
 from mlpipe.ml import fitting
 from mlpipe.ml.dataio import DataError, read_table, write_json
 from mlpipe.ml.estimators import (
@@ -70,11 +71,11 @@ class TrainKind(StageKind):
     optional: ClassVar[Mapping[str, Any]] = {
         "target": None, "schema": None, "task": None, "hyperparams": {}, "preprocessing": {},
         "seed": 0, "cv": None, "search": None, "fit_params": {}, "eval_set": None,
-        "sample_weight": None, "scoring": None,
+        "sample_weight": None, "scoring": None, "features": None,
     }
     inputs = ("data", "schema")
     code_fields = ("estimator", "hyperparams", "preprocessing", "search", "fit_params",
-                   "scoring")
+                   "scoring", "features")
 
     def check(self, config: Mapping[str, Any]) -> None:
         problem = target_problem(config.get("target"))
@@ -101,7 +102,8 @@ class TrainKind(StageKind):
             raise ConfigProblem("task", f"'task' must be one of {', '.join(TASKS)}")
         if not _is_int(config.get("seed", 0), 0):
             raise ConfigProblem("seed", "'seed' must be a whole number, 0 or more")
-        for name, check in (("cv", check_cv), ("scoring", check_scoring)):
+        for name, check in (("cv", check_cv), ("scoring", check_scoring),
+                            ("features", featurelib.check)):
             problem = check(config.get(name))
             if problem:
                 raise ConfigProblem(name, problem)
@@ -140,8 +142,9 @@ class TrainKind(StageKind):
         features, groups = fitting.take_groups(features, _groups_of(config), stage,
                                                config["data"])
         try:
+            plans = featurelib.plan(features, config.get("features"))
             model = build(str(config["estimator"]), config.get("hyperparams") or {}, seed,
-                          config.get("preprocessing") or {}, features)
+                          config.get("preprocessing") or {}, features, plans)
         except (ValueError, TypeError) as exc:
             raise StageFailed(stage, str(exc)) from None
         _check_task(model, task, stage)
@@ -153,10 +156,11 @@ class TrainKind(StageKind):
         model_path.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(fitted, tmp)
         tmp.replace(model_path)
+        extra["feature_roles"] = {p.column: p.role for p in plans}
         write_json(_meta(config, task, target, features, fitted, data_path, seed, extra),
                    ctx.root / ctx.stage.outputs["model_meta"])
         return StageResult(f"{import_path(str(config['estimator'])).rpartition('.')[2]} on "
-                           f"{len(frame)} rows")
+                           f"{len(frame)} rows", warning="; ".join(featurelib.warnings_of(plans)))
 
 
 def _check_task(model: Any, task: str, stage: str) -> None:

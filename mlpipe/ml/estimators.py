@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
+    from mlpipe.ml.features import ColumnPlan
+
 ALIASES: dict[str, str] = {
     "logistic_regression": "sklearn.linear_model.LogisticRegression",
     "ridge": "sklearn.linear_model.Ridge",
@@ -225,7 +227,8 @@ def _import_object(path: str, where: str, required: bool = True) -> Any:
 
 
 def build(name: str, hyperparams: Mapping[str, Any], seed: int,
-          preprocessing: Mapping[str, Any], features: pd.DataFrame) -> Pipeline:
+          preprocessing: Mapping[str, Any], features: pd.DataFrame,
+          plans: list[ColumnPlan] | None = None) -> Pipeline:
     """An unfitted Pipeline(preprocess -> estimator) for these feature columns.
 
     Args:
@@ -233,7 +236,8 @@ def build(name: str, hyperparams: Mapping[str, Any], seed: int,
         hyperparams: The estimator's parameters.
         seed: Its random_state, when it has one and `hyperparams` does not set it.
         preprocessing: {impute, scale, one_hot} (see `check_preprocessing`).
-        features: The training features (numeric vs other columns decide the transformers).
+        features: The training features.
+        plans: Each column's role (`mlpipe.ml.features.plan`); inferred when not given.
 
     Returns:
         Pipeline([("preprocess", ColumnTransformer), ("estimator", estimator)]).
@@ -243,9 +247,12 @@ def build(name: str, hyperparams: Mapping[str, Any], seed: int,
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 
+    from mlpipe.ml import features as featurelib
+
     estimator = make_estimator(name, hyperparams, seed)
-    numeric = [c for c in features.columns if features[c].dtype.kind in "biuf"]
-    other = [c for c in features.columns if c not in numeric]
+    plans = featurelib.plan(features, None) if plans is None else plans
+    numeric = [p.column for p in plans if p.role == "numeric"]
+    other = [p.column for p in plans if p.role == "categorical" and not p.options]
     impute = preprocessing.get("impute", "median")
     scale = preprocessing.get("scale", "standard")
     num_steps: list[Any] = [] if impute == "none" else [SimpleImputer(strategy=impute)]
@@ -254,11 +261,12 @@ def build(name: str, hyperparams: Mapping[str, Any], seed: int,
     cat_steps: list[Any] = [SimpleImputer(strategy="most_frequent")]
     cat_steps.append(OneHotEncoder(handle_unknown="ignore") if preprocessing.get("one_hot", True)
                      else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))
-    transformers = []
+    transformers: list[Any] = []
     if numeric:
         transformers.append(("numeric", make_pipeline(*num_steps) if num_steps else
                              "passthrough", numeric))
     if other:
         transformers.append(("categorical", make_pipeline(*cat_steps), other))
+    transformers.extend(featurelib.transformers(plans, seed))
     preprocess = ColumnTransformer(transformers, remainder="drop")
     return Pipeline([("preprocess", preprocess), ("estimator", estimator)])
