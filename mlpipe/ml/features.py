@@ -27,7 +27,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "categorical": ("encoding", "max_categories"), "text": ("max_features",),
     "custom": ("transformer", "params"),
 }
-_ID_NAME = re.compile(r"(^|_)(id|uuid|key)$|Id$|ID$", re.IGNORECASE)
+_ID_NAME = re.compile(r"(^|_)(id|ID|Id|uuid|UUID|key)$|[a-z](Id|ID)$")
 _SAMPLE = 1000
 
 

@@ -146,3 +146,14 @@ def test_a_declared_column_that_is_not_there_fails_the_stage(project: Path,
     result = mlpipe("run")
     assert result.exit_code == 1
     assert "features.town: no such column in the training data" in result.output
+
+
+@pytest.mark.parametrize(("name", "role"), [
+    ("user_id", "id"), ("customerId", "id"), ("ID", "id"), ("paid", "numeric"),
+    ("valid", "numeric"), ("width", "numeric"),
+])
+def test_only_id_like_names_make_unique_integers_an_id(name: str, role: str) -> None:
+    from mlpipe.ml.features import plan
+
+    frame = pd.DataFrame({name: np.arange(100)})
+    assert plan(frame, None)[0].role == role
