@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mlpipe.errors import StageFailed
-from mlpipe.kinds import register
 from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.ml import features as featurelib
 from mlpipe.ml import fitting
@@ -57,7 +56,6 @@ def _search_problem(search: Any) -> str | None:
                                                                         "search.scoring")
 
 
-@register
 class TrainKind(StageKind):
     """Fit `estimator` with `hyperparams` on `data`; optional cross-validation and search.
 
