@@ -193,6 +193,22 @@ def _tag_pairs(texts: list[str] | None) -> dict[str, str | None]:
     return pairs
 
 
+def _conditions(texts: list[str] | None) -> list[tuple[str, Any, float]]:
+    """`accuracy >= 0.9` conditions (the gate syntax, with a number) from the command line."""
+    from mlpipe.ml import gates
+
+    found = []
+    for text in texts or ():
+        try:
+            gate = gates.parse(text)
+        except ValueError as exc:
+            raise UsageError(str(exc).replace("gate", "condition")) from None
+        if gate.number is None:
+            raise UsageError(f"'{text}': a search condition compares a metric with a number")
+        found.append((gate.metric, gates.OPS[gate.op], gate.number))
+    return found
+
+
 def _labels_line(ref: str, labels: Any) -> str:
     tags = " ".join(f"{k}={v}" if v else k for k, v in sorted(labels.tags.items())) or "-"
     state = " (archived)" if labels.archived else ""
@@ -245,7 +261,7 @@ def search(tags: Annotated[list[str] | None, typer.Option(
     """Versions whose tags and metrics match every condition given."""
     from mlpipe.models.labels import LabelStore
 
-    found = LabelStore(_registry(file)).search(_tag_pairs(tags), metrics or [],
+    found = LabelStore(_registry(file)).search(_tag_pairs(tags), _conditions(metrics),
                                                include_archived)
     if as_json:
         typer.echo(json.dumps({"versions": [

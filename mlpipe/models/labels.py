@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlpipe.models.registry import ModelVersion, Registry, RegistryError, parse_ref, transaction
+
+# A metric condition of `search`: the metric, how to compare, and the number to compare with.
+Condition = tuple[str, Callable[[float, float], bool], float]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS version_labels (
@@ -93,27 +96,16 @@ class LabelStore:
                                 "first (`mlpipe models promote` or `rollback`)")
         return self._update(ref, {"archived": archived})[1]
 
-    def search(self, tags: Mapping[str, str | None], metrics: Sequence[str],
+    def search(self, tags: Mapping[str, str | None], conditions: Sequence[Condition] = (),
                include_archived: bool = False) -> list[tuple[ModelVersion, Labels]]:
         """Versions with all `tags` (None: any value) whose metrics pass every condition.
 
         Args:
             tags: Tag -> required value, or None for "has the tag".
-            metrics: Conditions like `accuracy >= 0.9` (the evaluation gate syntax, numbers
-                only); a version without the metric does not match.
+            conditions: (metric, comparison, number) triples, e.g. ("accuracy",
+                operator.ge, 0.9); a version without the metric does not match.
             include_archived: Also list archived versions.
-
-        Raises:
-            RegistryError: A condition that cannot be read.
         """
-        from mlpipe.ml import gates
-
-        try:
-            conditions = [gates.parse(text) for text in metrics]
-        except ValueError as exc:
-            raise RegistryError(str(exc).replace("gate", "condition")) from None
-        if any(c.number is None for c in conditions):
-            raise RegistryError("a search condition compares a metric with a number")
         found = []
         for version in self.registry.list():
             labels = self.of(version)
@@ -122,9 +114,9 @@ class LabelStore:
             if any(k not in labels.tags or (v is not None and labels.tags[k] != v)
                    for k, v in tags.items()):
                 continue
-            if all(isinstance(version.metrics.get(c.metric), int | float)
-                   and gates.OPS[c.op](float(version.metrics[c.metric]), float(c.number or 0))
-                   for c in conditions):
+            if all(isinstance(version.metrics.get(metric), int | float)
+                   and compare(float(version.metrics[metric]), number)
+                   for metric, compare, number in conditions):
                 found.append((version, labels))
         return found
 
