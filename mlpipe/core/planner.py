@@ -15,11 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from mlpipe.core.fingerprint import stage_key, template_hash
 from mlpipe.spec.model import StageSpec
+from mlpipe.state.hashing import dir_hash, is_dir_hash
 from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.recordcheck import check_outputs
 from mlpipe.state.runcache import RunEntry, can_cache
 
 
@@ -112,10 +115,16 @@ def gather_facts(stage: StageSpec, deps: Mapping[str, Observed], outs: Mapping[s
     A stage whose key is the one the lock file records needs no run-cache lookup, and its
     recorded outputs are looked up in the store only when the files differ from them; so a
     no-op status reads nothing but the hashes.
+
+    Raises:
+        RecordMismatch: The lock entry has the stage's key but names other outputs (the
+            lock file was edited); nothing may be restored from it.
     """
     known = {d: value for d in stage.deps if isinstance(value := deps.get(d), str)}
     key = stage_key(stage, versions, known) if len(known) == len(stage.deps) else None
     current = lock is not None and key is not None and key == lock.key
+    if current and lock is not None:
+        check_outputs(stage.name, lock.outs, stage.outs)
     hit = run_hit(key) if key is not None and not current and can_cache(stage) else None
     stored_ok = bool(current and lock and lock.outs and dict(outs) != dict(lock.outs)
                      and stored(lock.outs))
@@ -209,9 +218,12 @@ class PlanInputs:
         disk: Path -> hash now on disk (None when missing), for every dep and out.
         versions: Kind name -> versions that go into keys.
         lock: Stage name -> lock entry.
-        run_hit: Stage key -> run-cache entry whose objects are stored.
+        run_hit: (stage key, stage) -> run-cache entry whose objects are stored.
         stored: Whether the store holds all of these outputs.
         force: Run every selected stage.
+        listing: A directory's hash -> its files (relative path, hash), or None when the
+            store cannot tell; how a dep inside an upstream directory that will be restored
+            is known before the directory is back.
     """
 
     order: Sequence[StageSpec]
@@ -219,9 +231,10 @@ class PlanInputs:
     disk: Mapping[str, str | None]
     versions: Mapping[str, Mapping[str, str]]
     lock: Mapping[str, LockEntry]
-    run_hit: Callable[[str], RunEntry | None]
+    run_hit: Callable[[str, StageSpec], RunEntry | None]
     stored: Callable[[Mapping[str, str]], bool]
     force: bool = False
+    listing: Callable[[str], Sequence[tuple[str, str]] | None] = lambda _digest: None
 
 
 def plan(inputs: PlanInputs) -> Plan:
@@ -234,7 +247,7 @@ def plan(inputs: PlanInputs) -> Plan:
         outs = {out: inputs.disk.get(out) for out in stage.outs}
         lock = inputs.lock.get(stage.name)
         facts = gather_facts(stage, deps, outs, inputs.versions[stage.kind], lock,
-                             inputs.run_hit, inputs.stored)
+                             partial(_hit_of, inputs.run_hit, stage), inputs.stored)
         decision = decide(stage, facts, lock, inputs.force)
         decisions.append(decision)
         if decision.action is Action.RUN:
@@ -246,6 +259,11 @@ def plan(inputs: PlanInputs) -> Plan:
     return Plan(tuple(decisions))
 
 
+def _hit_of(run_hit: Callable[[str, StageSpec], RunEntry | None], stage: StageSpec,
+            key: str) -> RunEntry | None:
+    return run_hit(key, stage)
+
+
 def _predict(dep: str, inputs: PlanInputs, selected: set[str],
              predicted: Mapping[str, Mapping[str, str | None] | Pending]) -> Observed:
     for writer in sorted(inputs.writers(dep) & selected):
@@ -255,5 +273,31 @@ def _predict(dep: str, inputs: PlanInputs, selected: set[str],
         if outs is not None and dep in outs:
             return outs[dep]
         if outs is not None and outs != {o: inputs.disk.get(o) for o in outs}:
-            return Pending(writer)
+            inner = _inside(dep, outs, inputs.listing)
+            return Pending(writer) if isinstance(inner, _Unknown) else inner
     return inputs.disk.get(dep)
+
+
+class _Unknown:
+    """What `_inside` gives when an upstream directory's files cannot be known."""
+
+
+def _inside(dep: str, outs: Mapping[str, str | None],
+            listing: Callable[[str], Sequence[tuple[str, str]] | None]) -> str | _Unknown | None:
+    """The hash `dep` will have once these outputs are in place, read from the listing of
+    the directory output it lies in: a file's hash, a sub-directory's hash, or None when the
+    directory will not hold it."""
+    for out, digest in outs.items():
+        if digest is None or not is_dir_hash(digest) or not dep.startswith(out + "/"):
+            continue
+        files = listing(digest)
+        if files is None:
+            return _Unknown()
+        rel = dep[len(out) + 1:]
+        found = dict(files)
+        if rel in found:
+            return found[rel]
+        prefix = rel + "/"
+        below = [(path[len(prefix):], d) for path, d in files if path.startswith(prefix)]
+        return dir_hash(below) if below else None
+    return _Unknown()

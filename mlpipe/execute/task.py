@@ -14,6 +14,7 @@ from mlpipe.errors import StageFailed
 from mlpipe.kinds.plugin import StageContext
 from mlpipe.spec import localcode
 from mlpipe.spec.model import StageSpec
+from mlpipe.state import runlock
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class StageTask:
             dask worker, so it runs on the same cluster); None keeps joblib's default.
         deps: Dep path -> the content hash the Scheduler observed when it started the stage
             (None: missing); what `--worker-files remote` ships, without hashing again.
+        stages_lock: The file the processes working on the run's stages hold shared while
+            they live (runlock.share), so a later run waits for them; None: nothing to hold.
+        env: Environment variables for the stage (its params, see paramsio.py).
     """
 
     stage: StageSpec
@@ -39,6 +43,8 @@ class StageTask:
     parallel_backend: str | None = None
     deps: Mapping[str, str | None] = field(default_factory=dict)
     pipeline_file: Path | None = None
+    stages_lock: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def stdout_path(self) -> Path:
@@ -78,11 +84,12 @@ def run_task(task: StageTask) -> TaskOutcome:
     task.logs_dir.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(stage=task.stage, root=task.root, stdout_path=task.stdout_path,
                        stderr_path=task.stderr_path,
-                       env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)},
+                       env={**task.env, "MLPIPE_STAGE": task.stage.name,
+                            "MLPIPE_ROOT": str(task.root)},
                        lock_file=task.lock_file, pipeline_file=task.pipeline_file)
     try:
-        with _joblib_backend(task.parallel_backend), localcode.importable(task.root,
-                                                                          task.stage.code):
+        with runlock.share(task.stages_lock), _joblib_backend(task.parallel_backend), \
+                localcode.importable(task.root, task.stage.code):
             result = kinds.get(task.stage.kind).run(ctx)
     except StageFailed as exc:
         return TaskOutcome(task.stage.name, False, time.perf_counter() - started, exc.reason,

@@ -69,6 +69,8 @@ class PipelineSpec:
         stages: Stages in file order.
         remote: The shared cache the file names (`remote:`), if any.
         executor: What runs the stages (`executor:`; local by default).
+        params_file: The `params_file:` as written (relative to the root), if any.
+        overrides: Dotted key -> value of each `-S` override of this load.
     """
 
     path: Path
@@ -77,6 +79,8 @@ class PipelineSpec:
     stages: tuple[StageSpec, ...]
     remote: RemoteSpec | None = None
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    params_file: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:

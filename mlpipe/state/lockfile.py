@@ -18,6 +18,7 @@ import yaml
 from mlpipe.errors import LockFileError
 from mlpipe.state.fsutil import atomic_write_text
 from mlpipe.state.hashing import hash_bytes
+from mlpipe.state.recordcheck import lock_problem
 
 FORMAT = 1
 MEMO_FORMAT = 1
@@ -89,9 +90,13 @@ def read(path: Path, memo: Path | None = None) -> dict[str, LockEntry]:
         return loads(_text(data, path), path)
     digest = hash_bytes(data)
     raw = _memo_get(memo, digest)
-    if raw is _MISSING:
-        raw = _parse(_text(data, path), path)
-        _memo_put(memo, digest, raw)
+    if raw is not _MISSING:
+        try:
+            return _entries(raw, path)
+        except LockFileError:  # an edited or damaged copy: the lock file itself decides
+            pass
+    raw = _parse(_text(data, path), path)
+    _memo_put(memo, digest, raw)
     return _entries(raw, path)
 
 
@@ -156,6 +161,9 @@ def _entries(raw: Any, path: Path) -> dict[str, LockEntry]:
             entries[str(name)] = LockEntry(**body)
         except TypeError as exc:
             raise LockFileError(path, f"stage '{name}': {exc}") from None
+    problem = lock_problem(entries)
+    if problem is not None:
+        raise LockFileError(path, problem)
     return entries
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from mlpipe.state import runlock
 
 DEFAULT_FILE = "mlpipe.yaml"
 STATE_DIR = ".mlpipe"
@@ -61,9 +64,24 @@ class Workspace:
         return self.state_dir / "runs.db"
 
     @property
+    def _own_name(self) -> str:
+        """The pipeline file's stem; with a shared `.mlpipe/`, also a digest of its path, so
+        that worktrees sharing one (experiments run side by side) keep their own run lock
+        and logs."""
+        stem = self.pipeline_file.stem
+        if self.shared_state is None:
+            return stem
+        return f"{stem}-{hashlib.sha256(str(self.pipeline_file).encode()).hexdigest()[:12]}"
+
+    @property
     def run_lock(self) -> Path:
-        return self.state_dir / f"{self.pipeline_file.stem}.runlock"
+        return self.state_dir / f"{self._own_name}.runlock"
+
+    @property
+    def stages_lock(self) -> Path:
+        """What the processes working on a run's stages hold shared (see runlock)."""
+        return runlock.stages_file(self.run_lock)
 
     @property
     def logs_dir(self) -> Path:
-        return self.state_dir / "logs" / self.pipeline_file.stem
+        return self.state_dir / "logs" / self._own_name
