@@ -1,4 +1,4 @@
-"""`mlpipe models list|show|card|promote|rollback|export|import`: the pipeline's model registry."""
+"""`mlpipe models ...`: the model registry (versions, cards, aliases, labels, export, import)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlpipe.cli import options as opt
+from mlpipe.errors import UsageError
 from mlpipe.state.workspace import DEFAULT_FILE, Workspace
 
 if TYPE_CHECKING:
@@ -146,7 +147,11 @@ def card(ref: Ref, file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Jso
 def promote(name: Name, version: Version, alias: Alias, force: ForceGates = False,
             file: opt.PipelineFile = Path(DEFAULT_FILE)) -> None:
     """Point NAME@ALIAS at VERSION (refused for a version whose gates failed, unless --force)."""
-    previous = _registry(file).promote(name, version, alias, force=force)
+    from mlpipe.models.labels import require_active
+
+    registry = _registry(file)
+    require_active(registry, name, version)
+    previous = registry.promote(name, version, alias, force=force)
     was = f" (was {previous})" if previous is not None else ""
     typer.echo(f"{name}@{alias} -> {version}{was}")
 
@@ -158,6 +163,116 @@ def rollback(name: Name, alias: Alias, file: opt.PipelineFile = Path(DEFAULT_FIL
     current = registry.get(f"{name}@{alias}")
     restored = registry.rollback(name, alias)
     typer.echo(f"{name}@{alias} -> {restored.version} (was {current.version})")
+
+
+@models_app.command("history")
+def history(ref: Annotated[str, typer.Argument(
+        help="NAME (versions and aliases) or NAME@ALIAS (that alias).", show_default=False)],
+            file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Json = False) -> None:
+    """When each version was registered and each alias moved (rollbacks included)."""
+    from mlpipe.models.history import history as model_history
+    from mlpipe.models.registry import parse_ref
+
+    events = model_history(_registry(file), ref)
+    if as_json:
+        typer.echo(json.dumps({"events": [asdict(e) for e in events]}, indent=2))
+        return
+    name = parse_ref(ref)[0]
+    for event in events:
+        typer.echo(event.describe(name))
+
+
+def _tag_pairs(texts: list[str] | None) -> dict[str, str | None]:
+    """`key=value` (or `key`: any value) pairs from the command line."""
+    pairs: dict[str, str | None] = {}
+    for text in texts or ():
+        key, eq, value = text.partition("=")
+        if not key.strip():
+            raise UsageError(f"a tag is KEY or KEY=VALUE, not '{text}'")
+        pairs[key.strip()] = value.strip() if eq else None
+    return pairs
+
+
+def _conditions(texts: list[str] | None) -> list[tuple[str, Any, float]]:
+    """`accuracy >= 0.9` conditions (the gate syntax, with a number) from the command line."""
+    from mlpipe.ml import gates
+
+    found = []
+    for text in texts or ():
+        try:
+            gate = gates.parse(text)
+        except ValueError as exc:
+            raise UsageError(str(exc).replace("gate", "condition")) from None
+        if gate.number is None:
+            raise UsageError(f"'{text}': a search condition compares a metric with a number")
+        found.append((gate.metric, gates.OPS[gate.op], gate.number))
+    return found
+
+
+def _labels_line(ref: str, labels: Any) -> str:
+    tags = " ".join(f"{k}={v}" if v else k for k, v in sorted(labels.tags.items())) or "-"
+    state = " (archived)" if labels.archived else ""
+    return f"{ref}{state}  tags: {tags}  description: {labels.description or '-'}"
+
+
+@models_app.command("tag")
+def tag(ref: Ref, tags: Annotated[list[str], typer.Argument(
+        help="KEY=VALUE (or KEY) to set.", show_default=False)],
+        remove: Annotated[list[str] | None, typer.Option(
+            "--remove", help="A tag to remove (repeatable).", show_default=False)] = None,
+        file: opt.PipelineFile = Path(DEFAULT_FILE)) -> None:
+    """Set tags on the version NAME:VERSION or NAME@ALIAS names."""
+    from mlpipe.models.labels import LabelStore
+
+    pairs = {k: v or "" for k, v in _tag_pairs(tags).items()}
+    typer.echo(_labels_line(ref, LabelStore(_registry(file)).tag(ref, pairs, remove or [])))
+
+
+@models_app.command("describe")
+def describe(ref: Ref, text: Annotated[str, typer.Argument(
+        help="The description.", show_default=False)],
+        file: opt.PipelineFile = Path(DEFAULT_FILE)) -> None:
+    """Set the description of a version."""
+    from mlpipe.models.labels import LabelStore
+
+    typer.echo(_labels_line(ref, LabelStore(_registry(file)).describe(ref, text)))
+
+
+@models_app.command("archive")
+def archive(ref: Ref, restore: Annotated[bool, typer.Option(
+        "--restore", help="Take the version out of the archive.")] = False,
+        file: opt.PipelineFile = Path(DEFAULT_FILE)) -> None:
+    """Archive a version: hidden from search, cannot be promoted (refused while aliased)."""
+    from mlpipe.models.labels import LabelStore
+
+    typer.echo(_labels_line(ref, LabelStore(_registry(file)).archive(ref, not restore)))
+
+
+@models_app.command("search")
+def search(tags: Annotated[list[str] | None, typer.Option(
+        "--tag", help="KEY=VALUE or KEY the version must have (repeatable).",
+        show_default=False)] = None,
+        metrics: Annotated[list[str] | None, typer.Option(
+            "--metric", help="A condition such as 'accuracy >= 0.9' (repeatable).",
+            show_default=False)] = None,
+        include_archived: Annotated[bool, typer.Option(
+            "--archived", help="Include archived versions.")] = False,
+        file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Json = False) -> None:
+    """Versions whose tags and metrics match every condition given."""
+    from mlpipe.models.labels import LabelStore
+
+    found = LabelStore(_registry(file)).search(_tag_pairs(tags), _conditions(metrics),
+                                               include_archived)
+    if as_json:
+        typer.echo(json.dumps({"versions": [
+            {"ref": v.ref, "metrics": v.metrics, **asdict(labels)} for v, labels in found]},
+            indent=2, sort_keys=True))
+        return
+    for version, labels in found:
+        typer.echo(f"{_labels_line(version.ref, labels)}  metrics: "
+                   f"{_metrics_text(version.metrics)}")
+    if not found:
+        typer.echo("no version matches")
 
 
 Format = Annotated[str, typer.Option("--format", help="The directory's format: mlflow.")]

@@ -124,6 +124,7 @@ def serve(ref: Ref = None, deployment: Deployment = None,
     from mlpipe.serving.app import create_app
     from mlpipe.serving.modelfile import load_bytes
     from mlpipe.serving.server import ServerStartError, listen, run_server
+    from mlpipe.spec.localcode import importable
 
     host = host or recorded_host or DEFAULT_HOST
     port = port if port is not None else recorded_port or DEFAULT_PORT
@@ -132,7 +133,9 @@ def serve(ref: Ref = None, deployment: Deployment = None,
     except ServerStartError as exc:
         raise ServeError(str(exc)) from None
     log = _prediction_log(log_predictions, version, log_max_bytes)
-    app = create_app(load_bytes(model_bytes), version.meta, model_info(version),
+    with importable(Workspace.for_file(file).root):  # a model of the project's own classes
+        loaded = load_bytes(model_bytes)
+    app = create_app(loaded, version.meta, model_info(version),
                      max_body=max_body, token=token, prediction_log=log, timeout=timeout,
                      server_version=__version__)
     auth = "bearer token required" if token else "no token: anyone who can connect may call it"

@@ -155,15 +155,15 @@ def stale_reasons(stage: StageSpec, facts: StageFacts, lock: LockEntry | None) -
         if old != new:
             reasons.append(f"param {key} {_show(old)} -> {_show(new)}")
     for path in stage.deps:
-        now = facts.deps.get(path)
+        now, what = facts.deps.get(path), "code" if path in stage.code else "dep"
         if isinstance(now, Pending):
             reasons.append(f"upstream '{now.stage}' will run")
         elif now is None:
-            reasons.append(f"dep {path} missing")
+            reasons.append(f"{what} {path} missing")
         elif path not in lock.deps:
-            reasons.append(f"dep {path} added")
+            reasons.append(f"{what} {path} added")
         elif lock.deps[path] != now:
-            reasons.append(f"dep {path} changed")
+            reasons.append(f"{what} {path} changed")
     reasons.extend(f"dep {path} removed" for path in lock.deps if path not in stage.deps)
     if not reasons and facts.key != lock.key:
         reasons.append("kind version changed")

@@ -157,7 +157,7 @@ class Scheduler:
                 record.history_row(session, stage, job.key, "ran", job.reason, duration,
                                    saved.metrics)
                 self._finish(stage, Status.RAN, job.reason, duration, log=log,
-                             warning=saved.warning)
+                             warning="; ".join(w for w in (outcome.warning, saved.warning) if w))
                 return
         record.history_row(session, stage, job.key, "failed", outcome.error, duration)
         self.first_failure = self.first_failure or stage.name

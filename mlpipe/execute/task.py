@@ -12,6 +12,7 @@ from pathlib import Path
 from mlpipe import kinds
 from mlpipe.errors import StageFailed
 from mlpipe.kinds.plugin import StageContext
+from mlpipe.spec import localcode
 from mlpipe.spec.model import StageSpec
 from mlpipe.state import runlock
 
@@ -65,6 +66,7 @@ class TaskOutcome:
         error: Why it failed ('' when ok).
         stderr_tail: Last lines of standard error, for a failure.
         summary: The kind's one-line summary, when ok.
+        warning: The kind's warning, when ok (StageResult.warning).
     """
 
     stage: str
@@ -73,6 +75,7 @@ class TaskOutcome:
     error: str = ""
     stderr_tail: str = ""
     summary: str = ""
+    warning: str = ""
 
 
 def run_task(task: StageTask) -> TaskOutcome:
@@ -85,7 +88,8 @@ def run_task(task: StageTask) -> TaskOutcome:
                             "MLPIPE_ROOT": str(task.root)},
                        lock_file=task.lock_file, pipeline_file=task.pipeline_file)
     try:
-        with runlock.share(task.stages_lock), _joblib_backend(task.parallel_backend):
+        with runlock.share(task.stages_lock), _joblib_backend(task.parallel_backend), \
+                localcode.importable(task.root, task.stage.code):
             result = kinds.get(task.stage.kind).run(ctx)
     except StageFailed as exc:
         return TaskOutcome(task.stage.name, False, time.perf_counter() - started, exc.reason,
@@ -96,7 +100,7 @@ def run_task(task: StageTask) -> TaskOutcome:
         return TaskOutcome(task.stage.name, False, time.perf_counter() - started,
                            f"{type(exc).__name__}: {exc}")
     return TaskOutcome(task.stage.name, True, time.perf_counter() - started,
-                       summary=result.summary)
+                       summary=result.summary, warning=result.warning)
 
 
 def _joblib_backend(name: str | None) -> contextlib.AbstractContextManager[object]:

@@ -18,8 +18,8 @@ from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageRes
 from mlpipe.ml import baselines
 from mlpipe.ml import gates as gatelib
 from mlpipe.ml.dataio import DataError, read_table, write_json
-from mlpipe.ml.scoring import plot_all, score
-from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task
+from mlpipe.ml.scoring import check_plots, importance_of, plot_all, score
+from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_task, target_problem
 from mlpipe.state.lockcheck import InputMismatch, read_recorded
 
 
@@ -27,7 +27,7 @@ class EvaluateKind(StageKind):
     """Score `model` on `data`; `gates` decide whether the model may go further."""
 
     name = "evaluate"
-    version = "1"
+    version = "2"
     required = ("model", "data")
     optional: ClassVar[Mapping[str, Any]] = {
         "target": None, "schema": None, "task": None, "slices": [], "gates": [],
@@ -37,6 +37,9 @@ class EvaluateKind(StageKind):
     metric_outputs = ("metrics",)
 
     def check(self, config: Mapping[str, Any]) -> None:
+        problem = target_problem(config.get("target"))
+        if problem:
+            raise ConfigProblem("target", problem)
         gates = config.get("gates") or []
         if not isinstance(gates, list):
             raise ConfigProblem("gates", "'gates' must be a list like ['accuracy >= 0.9']")
@@ -51,6 +54,9 @@ class EvaluateKind(StageKind):
         problem = baselines.check(config.get("baseline"))
         if problem:
             raise ConfigProblem("baseline", problem)
+        problem = check_plots(config.get("plots", True))
+        if problem:
+            raise ConfigProblem("plots", problem)
 
     def outputs(self, stage: str, config: Mapping[str, Any]) -> dict[str, str]:
         return {"metrics": output_path(stage, "metrics.json"),
@@ -89,7 +95,7 @@ class EvaluateKind(StageKind):
         plots_dir = ctx.root / out["plots"]
         plots_dir.mkdir(parents=True, exist_ok=True)
         if config.get("plots", True):
-            plot_all(model, features, y, task, plots_dir)
+            plot_all(model, features, y, task, plots_dir, importance_of(config["plots"]))
         write_json(metrics, ctx.root / out["metrics"])
         passed = all(r["passed"] for r in results)
         write_json({"task": task, "rows": len(frame), "metrics": metrics, "slices": slices,

@@ -21,7 +21,7 @@ from mlpipe.ml.readers import (
     read_file,
     require_columns,
 )
-from mlpipe.ml.tables import infer_task, library_versions, schema_of
+from mlpipe.ml.tables import infer_task, library_versions, schema_of, target_problem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,6 +45,9 @@ class IngestKind(StageKind):
     inputs = ("path", "database")
 
     def check(self, config: Mapping[str, Any]) -> None:
+        problem = target_problem(config.get("target"))
+        if problem:
+            raise ConfigProblem("target", problem)
         sources = [key for key in ("path", "sql", "dataset") if config.get(key) is not None]
         if len(sources) != 1:
             raise ConfigProblem("path", "give exactly one source: 'path', 'sql' or 'dataset'"

@@ -58,9 +58,12 @@ class StageResult:
 
     Attributes:
         summary: One line for the terminal (may be empty).
+        warning: Something the user should act on although the stage succeeded (shown as
+            `stage: warning: ...` after the run; empty for none).
     """
 
     summary: str = ""
+    warning: str = ""
 
 
 class StageKind(ABC):
@@ -78,6 +81,9 @@ class StageKind(ABC):
     # Config fields that name what the stage reads: an upstream output as `stage.output`, or
     # a path. The parser turns each into a path relative to the root and adds it to the deps.
     inputs: ClassVar[tuple[str, ...]] = ()
+    # Config fields that may name the project's own code by import path (`mymodels.MyLR`,
+    # at any depth inside them): the files behind those names are keyed (spec/localcode.py).
+    code_fields: ClassVar[tuple[str, ...]] = ()
     # Named outputs (see `outputs`) that hold JSON metrics.
     metric_outputs: ClassVar[tuple[str, ...]] = ()
     # Config fields a shell runs: a `${params.x}` inside their text is shell-quoted.

@@ -17,7 +17,9 @@ metrics come from the report's `metrics`.
 
 With `alias` set the stage runs every time: the alias lives in the registry, outside the
 stage's outputs, and may have been moved since (by a later run, `models promote` or
-`models rollback`), so a result restored from the cache could not vouch for it.
+`models rollback`), so a result restored from the cache could not vouch for it. The stage
+moves the alias only when it registers a new version (or the alias was never set): a move
+made by hand since is kept, and the stage's summary and `entry` output say so.
 
 Each version gets a model card (`mlpipe.models.card`), built when the version is first
 registered and stored with it; the stage writes it as `card` (Markdown) and `card_json`. Its
@@ -223,16 +225,38 @@ class RegisterKind(StageKind):
         facts = card_facts(ctx, report)
         registry = Registry(root / ".mlpipe")
         try:
+            held = {v.version for v in registry.list() if v.name == config["name"]}
             entry = registry.register(config["name"], model_file, meta, metrics, lineage(ctx),
                                       gates_passed=passed)
             write_card(ctx, entry, facts)
-            if alias:
-                registry.set_alias(entry.name, alias, entry.version)
+            note = _place_alias(registry, entry, alias, new=entry.version not in held)
             aliases = registry.aliases(entry.name)
         except RegistryError as exc:
             raise StageFailed(stage, str(exc)) from None
         write_json({"name": entry.name, "version": entry.version, "digest": entry.digest,
-                    "aliases": sorted(a for a, v in aliases.items() if v == entry.version)},
+                    "aliases": sorted(a for a, v in aliases.items() if v == entry.version),
+                    **({"alias_kept": note} if note else {})},
                    root / ctx.stage.outputs["entry"])
-        tag = f" as {alias}" if alias else ""
-        return StageResult(summary=f"registered {entry.ref}{tag}")
+        tag = f" as {alias}" if alias and not note else ""
+        return StageResult(summary=f"registered {entry.ref}{tag}", warning=note or "")
+
+
+def _place_alias(registry: Registry, entry: ModelVersion, alias: str | None, new: bool
+                 ) -> str | None:
+    """Point the alias at a newly registered version; never undo a move made since.
+
+    The alias moves when this run registered a new version, or when the alias was never
+    set. Otherwise it stays where it is (a `models promote` or `rollback` made by hand
+    holds), and the returned note says so; None when the alias is on `entry` or not asked.
+    """
+    if not alias:
+        return None
+    current = registry.aliases(entry.name).get(alias)
+    if new or current is None:
+        registry.set_alias(entry.name, alias, entry.version)
+        return None
+    if current == entry.version:
+        return None
+    return (f"{entry.name}@{alias} stays on version {current} (moved since this model was "
+            f"registered); `mlpipe models promote {entry.name} {entry.version} {alias}` "
+            "moves it")

@@ -14,7 +14,9 @@ from mlpipe.ml.dataio import DataError, read_json
 if TYPE_CHECKING:
     import pandas as pd
 
-MAX_CLASSES = 20  # an integer or text target with at most this many values is a class label
+# A numeric target of whole numbers with at most this many distinct values is a class label,
+# whether stored as integers or floats; more (counts 0..15, say) is a quantity to regress.
+MAX_CLASSES = 10
 
 
 def library_versions(*names: str) -> dict[str, str]:
@@ -29,16 +31,28 @@ def library_versions(*names: str) -> dict[str, str]:
 
 
 def infer_task(target: pd.Series) -> str:
-    """"classification" for text, booleans or few integer values; "regression" otherwise."""
+    """"classification" for text, booleans or a few whole-number values; else "regression".
+
+    Integers and floats are read alike: 0, 1, 2 is three classes either way, and a count
+    with more than MAX_CLASSES values is regressed either way. Declare `task:` to decide.
+    """
     import pandas as pd
 
-    if pd.api.types.is_float_dtype(target):
-        values = target.dropna()
-        few = values.nunique() <= MAX_CLASSES and bool((values == values.round()).all())
-        return "classification" if few and values.nunique() <= 2 else "regression"
-    if pd.api.types.is_integer_dtype(target) and target.nunique() > MAX_CLASSES:
-        return "regression"
-    return "classification"
+    if pd.api.types.is_bool_dtype(target) or not pd.api.types.is_numeric_dtype(target):
+        return "classification"
+    values = target.dropna()
+    whole = bool((values == values.round()).all()) if len(values) else True
+    return "classification" if whole and values.nunique() <= MAX_CLASSES else "regression"
+
+
+def target_problem(value: object) -> str | None:
+    """Why a `target` field cannot be used (one column name is), or None."""
+    if value is None or (isinstance(value, str) and value):
+        return None
+    if isinstance(value, list):
+        return ("'target' must name one column; multi-output targets (a list of columns) "
+                "are not supported: train one stage per target")
+    return f"'target' must be a column name, not {value!r}"
 
 
 def schema_of(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any]:

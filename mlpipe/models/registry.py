@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS aliases (
 CREATE TABLE IF NOT EXISTS alias_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, alias TEXT NOT NULL,
     version INTEGER NOT NULL, set_at TEXT NOT NULL, rolled_back INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS alias_rollbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, alias TEXT NOT NULL,
+    from_version INTEGER NOT NULL, to_version INTEGER NOT NULL, at TEXT NOT NULL,
+    after_id INTEGER NOT NULL);
 """
 
 
@@ -345,6 +349,10 @@ class Registry:
             previous = int(live[1]["version"])
             conn.execute("UPDATE aliases SET version = ? WHERE name = ? AND alias = ?",
                          (previous, name, alias))
+            conn.execute("INSERT INTO alias_rollbacks (name, alias, from_version, to_version, "
+                         "at, after_id) VALUES (?, ?, ?, ?, ?, (SELECT MAX(id) FROM "
+                         "alias_history))", (name, alias, int(live[0]["version"]), previous,
+                                             _now()))
             row = self._require_version(conn, name, previous)
         return _row_to_version(row)
 

@@ -21,6 +21,8 @@ class StageSpec:
         kind: Name of the stage kind that runs it (`command`, `train`, ...).
         config: Kind-specific fields after `${params...}` interpolation (e.g. `{"cmd": ...}`).
         deps: Paths the stage reads, relative to the root (absolute when outside it).
+        code: The project's Python files the stage runs (named by import path in its config,
+            and the local modules they import); they are deps too (see spec/localcode.py).
         outs: Paths the stage writes, relative to the root; includes `metrics` and `outputs`.
         outputs: The kind's named outputs (name -> path); others refer to them as `stage.name`.
         metrics: The outs that hold JSON metrics.
@@ -38,6 +40,7 @@ class StageSpec:
     config: Mapping[str, Any] = field(default_factory=dict)
     deps: tuple[str, ...] = ()
     outs: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
     outputs: Mapping[str, str] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)

@@ -12,8 +12,8 @@ from typing import Any
 from mlpipe import kinds
 from mlpipe.errors import SpecError, did_you_mean
 from mlpipe.kinds.plugin import ConfigProblem, StageKind
+from mlpipe.spec import localcode, refs, settings, templating
 from mlpipe.spec import params as paramlib
-from mlpipe.spec import refs, settings, templating
 from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.spec.yamlio import MarkedDict, load_file
 
@@ -164,7 +164,8 @@ def _parse_stage(path: Path, name: str, stages: MarkedDict, params: Mapping[str,
     config = {key: resolved.get(key, default) for key, default in kind.optional.items()}
     config.update({key: resolved[key] for key in kind.required})
     try:
-        kind.check(config)
+        with localcode.importable(path.parent):
+            kind.check(config)
     except ConfigProblem as exc:
         raise loc.error(str(exc), exc.field_name) from None
     return _build_stage(loc, name, kind, config, resolved, used, line, path.parent)
@@ -184,6 +185,7 @@ def _build_stage(loc: _Located, name: str, kind: StageKind, config: dict[str, An
                  ) -> StageSpec:
     lists = {key: _string_list(loc, resolved, key) for key in _PATH_LISTS}
     deps = tuple(_normalize(loc, root, p, "deps", must_be_inside=False) for p in lists["deps"])
+    code = tuple(localcode.code_files(root, localcode.dotted_names(config, kind.code_fields)))
     named = {key: _normalize(loc, root, out, "kind")
              for key, out in kind.outputs(name, config).items()}
     metrics = tuple(dict.fromkeys([
@@ -198,9 +200,9 @@ def _build_stage(loc: _Located, name: str, kind: StageKind, config: dict[str, An
         if not isinstance(resolved.get(flag, False), bool):
             raise loc.error(f"'{flag}' must be true or false", flag)
     return StageSpec(
-        name=name, kind=kind.name, config=config, deps=tuple(dict.fromkeys(deps)),
-        outs=tuple(outs), outputs=named, metrics=metrics, params=dict(sorted(used.items())),
-        needs=needs,
+        name=name, kind=kind.name, config=config, deps=tuple(dict.fromkeys((*deps, *code))),
+        code=code, outs=tuple(outs), outputs=named, metrics=metrics,
+        params=dict(sorted(used.items())), needs=needs,
         frozen=resolved.get("frozen", False),
         always_run=resolved.get("always_run", False) or kind.always_run(config),
         timeout=_timeout(loc, resolved.get("timeout")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import Invoke, statuses, write_tree
 
 from mlpipe.models.registry import Registry
@@ -138,3 +139,58 @@ def test_a_pipeline_run_then_models_commands(project: Path, mlpipe: Invoke) -> N
         "demo@champion -> 1 (was 2)")
     shown = json.loads(mlpipe("models", "show", "demo@champion", "--json").stdout)
     assert shown["version"] == 1 and shown["lineage"]["stage"] == "reg"
+
+
+def test_tags_descriptions_and_search_by_tag_or_metric(project: Path, mlpipe: Invoke) -> None:
+    fill(project / ".mlpipe")
+    assert mlpipe("models", "tag", "iris:2", "team=vision", "candidate").exit_code == 0
+    assert mlpipe("models", "tag", "iris:3", "team=nlp").exit_code == 0
+    shown = mlpipe("models", "describe", "iris:2", "balanced on the 2026 sample").stdout
+    assert "description: balanced on the 2026 sample" in shown and "team=vision" in shown
+    found = json.loads(mlpipe("models", "search", "--tag", "team=vision", "--json").stdout)
+    assert [v["ref"] for v in found["versions"]] == ["iris:2"]
+    assert found["versions"][0]["tags"] == {"team": "vision", "candidate": ""}
+    assert found["versions"][0]["description"] == "balanced on the 2026 sample"
+    refs = [line.split()[0] for line in
+            mlpipe("models", "search", "--tag", "team", "--metric", "accuracy > 0.86").stdout
+            .splitlines()]
+    assert refs == ["iris:3"]
+    assert mlpipe("models", "search", "--metric", "accuracy >= 0.99").stdout.strip() == (
+        "no version matches")
+    mlpipe("models", "tag", "iris:2", "--remove", "candidate", "x=1")
+    found = json.loads(mlpipe("models", "search", "--tag", "x", "--json").stdout)
+    assert found["versions"][0]["tags"] == {"team": "vision", "x": "1"}
+
+
+def test_archive_hides_from_search_and_blocks_promotion(project: Path, mlpipe: Invoke) -> None:
+    fill(project / ".mlpipe").set_alias("iris", "champion", 3)
+    result = mlpipe("models", "archive", "iris@champion")
+    assert result.exit_code == 2 and "iris:3 is iris@champion; move the alias first" in (
+        result.output)
+    assert "(archived)" in mlpipe("models", "archive", "iris:1").stdout
+    refs = [v["ref"] for v in json.loads(mlpipe("models", "search", "--json").stdout)["versions"]]
+    assert refs == ["iris:2", "iris:3", "wine:1"]
+    everything = json.loads(mlpipe("models", "search", "--archived", "--json").stdout)
+    assert [v["ref"] for v in everything["versions"]] == ["iris:1", "iris:2", "iris:3", "wine:1"]
+    result = mlpipe("models", "promote", "iris", "1", "champion")
+    assert result.exit_code == 2 and "iris:1 is archived; restore it first" in result.output
+    assert Registry(project / ".mlpipe").aliases("iris") == {"champion": 3}
+    mlpipe("models", "archive", "iris:1", "--restore")
+    assert mlpipe("models", "promote", "iris", "1", "champion").exit_code == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("tag", "iris", "a=1"), "name the version to change: iris:VERSION or iris@ALIAS"),
+    (("tag", "iris:1", "=1"), "a tag is KEY or KEY=VALUE, not '=1'"),
+    (("tag", "iris:1", "--remove", "nope", "a=1"), "iris:1 has no tag 'nope'"),
+    (("search", "--metric", "accuracy >= baseline.accuracy"), "compares a metric with a number"),
+    (("search", "--metric", "accuracy ~ 1"), "cannot read condition 'accuracy ~ 1'"),
+    (("describe", "iris:9", "x"), "unknown version 9 of model 'iris'"),
+])
+def test_label_errors_are_one_line(project: Path, mlpipe: Invoke, args: tuple,
+                                   message: str) -> None:
+    fill(project / ".mlpipe")
+    result = mlpipe("models", *args)
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1, (
+        result.output)

@@ -14,7 +14,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import StandardScaler, label_binarize
 
 from mlpipe.ml import gates
 
@@ -98,6 +98,10 @@ def test_iris_metrics_slices_and_plots_equal_plain_scikit_learn(project: Path,
         "f1_macro": m.f1_score(y, predicted, average="macro"),
         "roc_auc": m.roc_auc_score(y, proba, multi_class="ovr"),
         "log_loss": m.log_loss(y, proba),
+        "balanced_accuracy": m.balanced_accuracy_score(y, predicted),
+        "mcc": m.matthews_corrcoef(y, predicted),
+        "average_precision": m.average_precision_score(
+            label_binarize(y, classes=plain.classes_), proba, average="macro"),
     }
     metrics = read(project, "out/evaluate/metrics.json")
     assert metrics == pytest.approx(expected)
@@ -135,7 +139,8 @@ def test_diabetes_regression_metrics_equal_plain_scikit_learn(project: Path,
     y = test["target"]
     assert read(project, "out/evaluate/metrics.json") == pytest.approx({
         "rmse": m.mean_squared_error(y, predicted) ** 0.5,
-        "mae": m.mean_absolute_error(y, predicted), "r2": m.r2_score(y, predicted)})
+        "mae": m.mean_absolute_error(y, predicted), "r2": m.r2_score(y, predicted),
+        "mape": m.mean_absolute_percentage_error(y, predicted)})
     assert {p.name for p in (project / "out/evaluate/plots").iterdir()} == {
         "residuals.png", "feature_importance.png"}
 

@@ -70,7 +70,8 @@ def test_metrics_equal_a_plain_scikit_learn_script(project: Path, mlpipe: Invoke
     assert metrics["f1_macro"] == pytest.approx(f1_score(test["species"], predicted,
                                                          average="macro"))
     assert set(metrics) == {"accuracy", "precision_macro", "recall_macro", "f1_macro",
-                            "roc_auc", "log_loss"}
+                            "roc_auc", "log_loss", "balanced_accuracy", "mcc",
+                            "average_precision"}
 
 
 def test_outputs_follow_their_contracts(project: Path, mlpipe: Invoke) -> None:
@@ -158,7 +159,7 @@ def test_regression_from_csv_with_categoricals_slices_cv_and_search(
     assert meta["search"]["best_params"] == {"alpha": 0.01}
     assert meta["cv"]["folds"] == 3 and meta["cv"]["mean"] > 0.9
     report = _json(project, "out/evaluate/report.json")
-    assert set(report["metrics"]) == {"rmse", "mae", "r2"}
+    assert set(report["metrics"]) == {"rmse", "mae", "mape", "r2"}
     assert set(report["slices"]["city"]) == {"a", "b"}
     assert sum(s["rows"] for s in report["slices"]["city"].values()) == 12
     assert {p.name for p in (project / "out/evaluate/plots").iterdir()} == {
