@@ -246,3 +246,34 @@ class OutputWriteError(MlpipeError):
         reason = error.strerror or str(error) or type(error).__name__
         super().__init__(one_line(f"cannot write {path} ({reason}); choose another path "
                                   f"with {option}"))
+
+
+class LockConflictError(MlpipeError):
+    """mlpipe.lock still holds git conflict markers."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: Path, line: int) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(
+            f"{path}:{line}: the lock file holds git conflict markers from a merge; take one "
+            f"side (git checkout --theirs -- {path.name}) and run `mlpipe run` to re-record "
+            "what changed, and run `mlpipe hooks install` so git merges lock files stage by "
+            "stage from now on"
+        )
+
+
+class OutputConflictError(MlpipeError):
+    """Two pipeline files in one directory write the same path."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: str, first: Path, second: Path, stages: tuple[str, str]) -> None:
+        self.path = path
+        self.files = (first, second)
+        super().__init__(
+            f"{second}: stage '{stages[1]}' writes {path}, which stage '{stages[0]}' of "
+            f"{first} also writes; pipeline files in one directory share it, so give one of "
+            "them another output path"
+        )

@@ -74,7 +74,6 @@ class Decision:
         reasons: Why, in words for a user (empty when up to date).
         key: The stage key, when known.
         restore: For RESTORE: out path -> hash to bring back.
-        restore_commit: For RESTORE: the commit those outputs were produced at.
     """
 
     stage: str
@@ -82,7 +81,6 @@ class Decision:
     reasons: tuple[str, ...] = ()
     key: str | None = None
     restore: Mapping[str, str] = field(default_factory=dict)
-    restore_commit: str | None = None
 
     @property
     def reason(self) -> str:
@@ -187,7 +185,7 @@ def decide(stage: StageSpec, facts: StageFacts, lock: LockEntry | None,
     if reasons:
         if facts.run_hit is not None:
             return Decision(name, Action.RESTORE, (*reasons, "seen before: restore from cache"),
-                            key, facts.run_hit.outs, facts.run_hit.commit)
+                            key, facts.run_hit.outs)
         return Decision(name, Action.RUN, tuple(reasons), key)
     assert lock is not None  # no stale reasons implies a lock entry
     problems = out_problems(facts, lock)
@@ -195,7 +193,7 @@ def decide(stage: StageSpec, facts: StageFacts, lock: LockEntry | None,
         return Decision(name, Action.UP_TO_DATE, (), key)
     if facts.lock_outs_stored:
         return Decision(name, Action.RESTORE, (*problems, "restore from cache"), key,
-                        lock.outs, lock.commit)
+                        lock.outs)
     return Decision(name, Action.RUN, tuple(problems), key)
 
 

@@ -20,7 +20,8 @@ class StageSpec:
         name: The stage's name, unique in its pipeline.
         kind: Name of the stage kind that runs it (`command`, `train`, ...).
         config: Kind-specific fields after `${params...}` interpolation (e.g. `{"cmd": ...}`).
-        deps: Paths the stage reads, relative to the root (absolute when outside it).
+        deps: Paths the stage reads, relative to the root (`../x` outside it; absolute only
+            when written absolute).
         outs: Paths the stage writes, relative to the root; includes `metrics` and `outputs`.
         outputs: The kind's named outputs (name -> path); others refer to them as `stage.name`.
         metrics: The outs that hold JSON metrics.

@@ -237,7 +237,7 @@ def _string_list(loc: _Located, mapping: Mapping[str, Any], key: str) -> list[st
 
 def _normalize(loc: _Located, root: Path, raw: str, key: str, must_be_inside: bool = True
                ) -> str:
-    """Path relative to the root in POSIX form; absolute when a dep lies outside the root.
+    """Path relative to the root in POSIX form (see refs.normalize for a dep outside it).
 
     An output (`must_be_inside`) must be relative, stay inside the root once `..` is resolved,
     and not lead out of it through a symlink: mlpipe deletes and restores outputs.
