@@ -176,7 +176,7 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
         return plan(PlanInputs(order=order, writers=graph.writers, disk=disk,
                                versions=session.versions, lock=session.lock,
                                run_hit=session.run_hit, stored=session.store.has_all,
-                               force=force))
+                               force=force, unmerged=session.lock.unmerged))
     finally:
         session.close()
 
@@ -208,6 +208,23 @@ def check_lock(path: Path | str | None = None,
     return lockgate.check(lockgate.GateInputs(
         order=order, writers=writers, sources=sources, versions=versions, lock=lock,
         unmerged=lock.unmerged, known=loaded.spec.names))
+
+
+def merge_lock(base: Path, ours: Path, theirs: Path) -> tuple[str, ...]:
+    """Merge two lock files stage by stage into `ours` (git's merge driver: %O %A %B).
+
+    Returns:
+        The stages changed on both sides to different results: dropped from the merged lock
+        and listed as unmerged, so they run again (see state/lockmerge.py).
+
+    Raises:
+        LockFileError, LockConflictError: One of the three cannot be read (nothing written).
+    """
+    from mlpipe.state import lockfile, lockmerge
+
+    result = lockmerge.merge(*(lockfile.read(path) for path in (base, ours, theirs)))
+    lockfile.write(ours, result.lock)
+    return result.dropped
 
 
 def _executor(spec: ExecutorSpec, options: RunOptions, on_event: Callable[[Event], None],

@@ -37,8 +37,9 @@ def install(
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an existing hook, keeping it as <hook>.mlpipe-backup.")] = False,
 ) -> None:
-    """Write git hooks (pre-commit when no hook is named). Existing hooks are never overwritten
-    silently: without --force, a hook mlpipe did not write stops the install."""
+    """Write git hooks (pre-commit when no hook is named) and register the lock files' merge
+    driver. Existing hooks are never overwritten silently: without --force, a hook mlpipe did
+    not write stops the install."""
     from mlpipe.vcs import hooks as githooks
 
     top, hooks_dir = _hooks_dir()
@@ -51,19 +52,27 @@ def install(
     chosen = [h for h, on in (("pre-commit", pre_commit), ("pre-push", pre_push)) if on]
     for change in githooks.install(hooks_dir, chosen or ["pre-commit"], pipelines, force):
         typer.echo(f"{change.hook}: {change.action} ({change.path})")
+    from mlpipe.vcs import mergedriver
+
+    locks = [Path(p).with_suffix(".lock").as_posix() for p in pipelines]
+    for line in mergedriver.install(top, locks):
+        typer.echo(line)
 
 
 @hooks_app.command("uninstall")
 def uninstall() -> None:
     """Remove the hooks mlpipe wrote (others are left alone) and restore replaced ones."""
     from mlpipe.vcs import hooks as githooks
+    from mlpipe.vcs import mergedriver
 
-    _, hooks_dir = _hooks_dir()
+    top, hooks_dir = _hooks_dir()
     changes = githooks.uninstall(hooks_dir)
     for change in changes:
         typer.echo(f"{change.hook}: {change.action} ({change.path})")
     if not changes:
         typer.echo("no mlpipe hooks installed")
+    for line in mergedriver.uninstall(top):
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

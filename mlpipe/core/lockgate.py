@@ -17,11 +17,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlpipe.core.fingerprint import stage_key, template_hash
-from mlpipe.core.planner import Observed, Pending, StageFacts, stale_reasons
+from mlpipe.core.planner import MERGE_REASON, Observed, Pending, StageFacts, stale_reasons
 from mlpipe.spec.model import StageSpec
 from mlpipe.state.lockfile import LockEntry
-
-MERGE_REASON = "changed on both sides of a merge"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ stage writes the same bytes as before, the stages after it are up to date.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -21,6 +21,8 @@ from mlpipe.core.fingerprint import stage_key, template_hash
 from mlpipe.spec.model import StageSpec
 from mlpipe.state.lockfile import LockEntry
 from mlpipe.state.runcache import RunEntry, can_cache
+
+MERGE_REASON = "changed on both sides of a merge"
 
 
 class Action(Enum):
@@ -128,10 +130,12 @@ def _show(value: Any) -> str:
 _ABSENT = object()
 
 
-def stale_reasons(stage: StageSpec, facts: StageFacts, lock: LockEntry | None) -> list[str]:
-    """Why a stage's recorded result no longer matches its inputs ([] when it does)."""
+def stale_reasons(stage: StageSpec, facts: StageFacts, lock: LockEntry | None,
+                  unmerged: bool = False) -> list[str]:
+    """Why a stage's recorded result no longer matches its inputs ([] when it does);
+    `unmerged`: a lock merge dropped its entry (see state/lockmerge.py)."""
     if lock is None:
-        return ["never ran"]
+        return [MERGE_REASON if unmerged else "never ran"]
     if facts.key is not None and facts.key == lock.key:
         return []
     reasons: list[str] = []
@@ -172,8 +176,9 @@ def out_problems(facts: StageFacts, lock: LockEntry) -> list[str]:
 
 
 def decide(stage: StageSpec, facts: StageFacts, lock: LockEntry | None,
-           force: bool = False) -> Decision:
-    """The decision for one stage given what was observed about it."""
+           force: bool = False, unmerged: bool = False) -> Decision:
+    """The decision for one stage given what was observed about it (`unmerged`: see
+    `stale_reasons`)."""
     name, key = stage.name, facts.key
     if stage.frozen:
         return Decision(name, Action.UP_TO_DATE, ("frozen",), key)
@@ -181,7 +186,7 @@ def decide(stage: StageSpec, facts: StageFacts, lock: LockEntry | None,
         return Decision(name, Action.RUN, ("always_run",), key)
     if force:
         return Decision(name, Action.RUN, ("forced",), key)
-    reasons = stale_reasons(stage, facts, lock)
+    reasons = stale_reasons(stage, facts, lock, unmerged)
     if reasons:
         if facts.run_hit is not None:
             return Decision(name, Action.RESTORE, (*reasons, "seen before: restore from cache"),
@@ -210,6 +215,7 @@ class PlanInputs:
         run_hit: Stage key -> run-cache entry whose objects are stored.
         stored: Whether the store holds all of these outputs.
         force: Run every selected stage.
+        unmerged: Stages a lock merge dropped because both sides changed them.
     """
 
     order: Sequence[StageSpec]
@@ -220,6 +226,7 @@ class PlanInputs:
     run_hit: Callable[[str], RunEntry | None]
     stored: Callable[[Mapping[str, str]], bool]
     force: bool = False
+    unmerged: Collection[str] = ()
 
 
 def plan(inputs: PlanInputs) -> Plan:
@@ -233,7 +240,7 @@ def plan(inputs: PlanInputs) -> Plan:
         lock = inputs.lock.get(stage.name)
         facts = gather_facts(stage, deps, outs, inputs.versions[stage.kind], lock,
                              inputs.run_hit, inputs.stored)
-        decision = decide(stage, facts, lock, inputs.force)
+        decision = decide(stage, facts, lock, inputs.force, stage.name in inputs.unmerged)
         decisions.append(decision)
         if decision.action is Action.RUN:
             predicted[stage.name] = Pending(stage.name)

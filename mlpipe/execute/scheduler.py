@@ -122,7 +122,8 @@ class Scheduler:
     def _start(self, stage: StageSpec, running: dict[Future[TaskOutcome], _Running]) -> None:
         session = self.session
         facts = session.facts(stage)
-        decision = decide(stage, facts, session.lock.get(stage.name), self.force)
+        decision = decide(stage, facts, session.lock.get(stage.name), self.force,
+                          stage.name in session.lock.unmerged)
         if decision.action is Action.UP_TO_DATE:
             self._finish(stage, Status.CACHED, decision.reason or "up to date")
             return

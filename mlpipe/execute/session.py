@@ -17,7 +17,6 @@ from mlpipe.state.filehash import PathHasher
 from mlpipe.state.fsutil import fsync_file
 from mlpipe.state.hashmemo import StateCache
 from mlpipe.state.history import History
-from mlpipe.state.lockfile import LockEntry
 from mlpipe.state.objects import ObjectStore
 from mlpipe.state.runcache import RunCache, RunEntry
 from mlpipe.state.workspace import Workspace
@@ -46,7 +45,7 @@ class Session:
     workspace: Workspace
     spec: PipelineSpec
     on_event: Callable[[Event], None] = lambda _: None
-    lock: dict[str, LockEntry] = field(default_factory=dict)
+    lock: lockfile.Lock = field(default_factory=lockfile.Lock)
     removed: tuple[str, ...] = ()
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     fetch: Callable[[str], bool] | None = None
