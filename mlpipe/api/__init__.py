@@ -23,7 +23,6 @@ from mlpipe.state import runlock
 from mlpipe.state.workspace import Workspace
 
 if TYPE_CHECKING:
-    from mlpipe.core.lockgate import Mismatch
     from mlpipe.execute.executors.staging import Staging
     from mlpipe.execute.scheduler import Executor
     from mlpipe.remote.cache import RemoteStore
@@ -181,52 +180,6 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
         session.close()
 
 
-def check_lock(path: Path | str | None = None,
-               shared_state: Path | None = None) -> tuple[Mismatch, ...]:
-    """The stages whose committed lock entry does not match the pipeline (see core/lockgate).
-
-    Reads the pipeline file, the params, the lock file and the source deps (those no stage
-    writes); never an output, so it answers alike with or without the data.
-    """
-    from mlpipe import kinds
-    from mlpipe.core import lockgate
-    from mlpipe.state import lockfile
-    from mlpipe.state.filehash import PathHasher
-    from mlpipe.state.hashmemo import StateCache
-    from mlpipe.vcs import gitinfo
-
-    loaded = load(path, (), shared_state)
-    ws, order, writers = loaded.workspace, loaded.graph.order(), loaded.graph.writers
-    lock = lockfile.read(ws.lock_file, ws.lock_memo)
-    state = StateCache(ws.state_db)
-    try:
-        hasher = PathHasher(ws.root, state, lambda files: gitinfo.clean_blob_ids(ws.root, files))
-        sources = hasher.hash(lockgate.source_deps(order, writers))
-    finally:
-        state.close()
-    versions = {kind: kinds.get(kind).versions() for kind in {s.kind for s in order}}
-    return lockgate.check(lockgate.GateInputs(
-        order=order, writers=writers, sources=sources, versions=versions, lock=lock,
-        unmerged=lock.unmerged, known=loaded.spec.names))
-
-
-def merge_lock(base: Path, ours: Path, theirs: Path) -> tuple[str, ...]:
-    """Merge two lock files stage by stage into `ours` (git's merge driver: %O %A %B).
-
-    Returns:
-        The stages changed on both sides to different results: dropped from the merged lock
-        and listed as unmerged, so they run again (see state/lockmerge.py).
-
-    Raises:
-        LockFileError, LockConflictError: One of the three cannot be read (nothing written).
-    """
-    from mlpipe.state import lockfile, lockmerge
-
-    result = lockmerge.merge(*(lockfile.read(path) for path in (base, ours, theirs)))
-    lockfile.write(ours, result.lock)
-    return result.dropped
-
-
 def _executor(spec: ExecutorSpec, options: RunOptions, on_event: Callable[[Event], None],
               staging: Staging | None = None) -> Executor:
     """What runs the stages: `options` (the command line) win over the file's `executor:`;
@@ -285,9 +238,11 @@ def _remote_files(spec: ExecutorSpec, options: RunOptions) -> str | None:
 def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
         on_event: Callable[[Event], None] = lambda _: None) -> RunReport:
     """Bring the selected stages up to date; holds the pipeline's run lock meanwhile."""
+    from mlpipe.api import gitops
     from mlpipe.execute.scheduler import Scheduler  # status does not need it
 
     loaded = load(path, options.overrides, options.shared_state)
+    gitops.check_siblings(loaded)
     graph = _select(loaded, options.selection)
     order = graph.order()
     results: list[StageReport] = []
@@ -316,6 +271,7 @@ def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
             scheduler.run(order, {stage.name: graph.upstream(stage.name) for stage in order})
             if session.removed:  # drop the entries of stages the pipeline no longer has
                 session.write_lock()
+            gitops.sync_ignored(loaded)
             if link is not None and options.push:
                 done = {r.name for r in results if r.status in (Status.RAN, Status.RESTORED)}
                 pushed = link.push(session.lock, [s for s in order if s.name in done])

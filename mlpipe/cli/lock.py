@@ -22,9 +22,9 @@ def merge(base: LockPath, ours: LockPath, theirs: LockPath,
     A stage changed on one side only takes that side; one changed on both sides to different
     results is dropped, so the next `mlpipe run` runs it again.
     """
-    from mlpipe import api
+    from mlpipe.api import gitops
 
-    dropped = api.merge_lock(base, ours, theirs)
+    dropped = gitops.merge_lock(base, ours, theirs)
     shown = name or ours.name
     for stage in dropped:
         typer.echo(f"mlpipe: {shown}: stage '{stage}' changed on both sides of a merge; its "

@@ -66,9 +66,9 @@ def _lock_gate(file: Path, as_json: bool) -> None:
     """Print the stages whose lock entry does not match; exit 3 when there is one."""
     import json
 
-    from mlpipe import api
+    from mlpipe.api import gitops
 
-    found = api.check_lock(file)
+    found = gitops.check_lock(file)
     lock_name = file.with_suffix(".lock").name
     if as_json:
         typer.echo(json.dumps({"lock_matches": not found, "stages": [

@@ -67,6 +67,8 @@ class PipelineSpec:
         stages: Stages in file order.
         remote: The shared cache the file names (`remote:`), if any.
         executor: What runs the stages (`executor:`; local by default).
+        gitignore: Whether `mlpipe run` keeps the outputs in `.gitignore` (see
+            state/ignorefile.py).
     """
 
     path: Path
@@ -75,6 +77,7 @@ class PipelineSpec:
     stages: tuple[StageSpec, ...]
     remote: RemoteSpec | None = None
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    gitignore: bool = True
 
     @property
     def root(self) -> Path:

@@ -18,7 +18,7 @@ from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.spec.yamlio import MarkedDict, load_file
 
 TOP_LEVEL_FIELDS = ("name", "description", "params", "params_file", "remote", "executor",
-                    "stages")
+                    "stages", "gitignore")
 # Fields every stage may have, whatever its kind.
 COMMON_FIELDS = ("kind", "desc", "deps", "outs", "metrics", "params", "needs", "frozen",
                  "always_run", "timeout")
@@ -72,9 +72,13 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     stages = refs.resolve(stages, path.parent, lambda stage, key, problem: _Located(
         path, stages_raw[stage], stage).error(problem, key))
     name = raw.get("name") or path.parent.name
+    gitignore = raw.get("gitignore", True)
+    if not isinstance(gitignore, bool):
+        raise top.error("'gitignore' must be true or false", "gitignore")
     return PipelineSpec(path=path, name=str(name), params=params, stages=stages,
                         remote=settings.parse_remote(raw.get("remote"), top.error),
-                        executor=settings.parse_executor(raw.get("executor"), top.error))
+                        executor=settings.parse_executor(raw.get("executor"), top.error),
+                        gitignore=gitignore)
 
 
 def _with_text_keys(path: Path, mapping: MarkedDict) -> MarkedDict:
