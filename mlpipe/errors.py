@@ -248,15 +248,15 @@ class OutputWriteError(MlpipeError):
                                   f"with {option}"))
 
 
-class LockConflictError(MlpipeError):
-    """mlpipe.lock still holds git conflict markers."""
-
-    exit_code = EXIT_USAGE
+class LockConflictError(LockFileError):
+    """mlpipe.lock still holds git conflict markers (a LockFileError, so handlers of
+    unreadable lock files handle it too)."""
 
     def __init__(self, path: Path, line: int) -> None:
         self.path = path
         self.line = line
-        super().__init__(
+        self.detail = f"git conflict markers at line {line}"
+        MlpipeError.__init__(self, 
             f"{path}:{line}: the lock file holds git conflict markers from a merge; take one "
             f"side (git checkout --theirs -- {path.name}) and run `mlpipe run` to re-record "
             "what changed, and run `mlpipe hooks install` so git merges lock files stage by "
