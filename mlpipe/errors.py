@@ -117,17 +117,6 @@ class StageFailed(MlpipeError):
         super().__init__(f"stage '{stage}' failed: {reason}")
 
 
-class PipelineFailed(MlpipeError):
-    """One or more stages failed during a run (details are in the run's results)."""
-
-    exit_code = EXIT_STAGE_FAILED
-
-    def __init__(self, failed: Sequence[str]) -> None:
-        self.failed = tuple(failed)
-        names = ", ".join(f"'{name}'" for name in self.failed)
-        super().__init__(f"failed: {names}")
-
-
 class CacheCorrupt(MlpipeError):
     """An entry of the cache does not hold what its name promises."""
 
@@ -256,7 +245,7 @@ class LockConflictError(LockFileError):
         self.path = path
         self.line = line
         self.detail = f"git conflict markers at line {line}"
-        MlpipeError.__init__(self, 
+        MlpipeError.__init__(self,
             f"{path}:{line}: the lock file holds git conflict markers from a merge; take one "
             f"side (git checkout --theirs -- {path.name}) and run `mlpipe run` to re-record "
             "what changed, and run `mlpipe hooks install` so git merges lock files stage by "
@@ -277,3 +266,21 @@ class OutputConflictError(MlpipeError):
             f"{first} also writes; pipeline files in one directory share it, so give one of "
             "them another output path"
         )
+
+
+class RegistryError(MlpipeError):
+    """An unknown model, version or alias, a bad reference, or a tampered model file."""
+
+    exit_code = EXIT_USAGE
+
+
+class RegistryUnreadable(MlpipeError):
+    """The model registry cannot be read, so gc cannot tell which models must stay."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: cannot read the model registry ({detail}); gc removed "
+                         "nothing. Repair or move the registry, then run gc again")
