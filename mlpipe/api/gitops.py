@@ -71,7 +71,7 @@ def sync_ignored(loaded: Loaded) -> bool:
     ws = loaded.workspace
     if not loaded.spec.gitignore or gitinfo.repo_root(ws.root) is None:
         return False
-    outs = [out for stage in loaded.spec for out in stage.outs]
+    outs = [out for stage in loaded.spec for out in stage.outs if out not in stage.metrics]
     return ignorefile.sync(ws.root, ws.pipeline_file.name, outs)
 
 

@@ -1,11 +1,13 @@
 """Keeping a pipeline's outputs out of git: a managed block in `.gitignore` at its root.
 
-`mlpipe run` writes one `/path` line per output (its stages' `outs`, metrics files
-included), and one for the state directory `.mlpipe/`, between two marker lines naming the
-pipeline file, and rewrites the block when the
+`mlpipe run` writes one `/path` line per output, and one for the state directory `.mlpipe/`,
+between two marker lines naming the pipeline file, and rewrites the block when the
 outputs change, so `git add -A` never stages models and data. Lines outside the block are
 the user's and are left as they are; pipeline files sharing a directory each get a block.
 `gitignore: false` in the pipeline file leaves `.gitignore` alone.
+
+Metrics files are left out (the caller passes the outputs to ignore): they are small, and
+committing them is how `metrics diff` reads old values from git without the cache.
 """
 
 from __future__ import annotations
