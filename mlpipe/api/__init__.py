@@ -175,7 +175,8 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
         return plan(PlanInputs(order=order, writers=graph.writers, disk=disk,
                                versions=session.versions, lock=session.lock,
                                run_hit=session.run_hit, stored=session.store.has_all,
-                               force=force, unmerged=session.lock.unmerged))
+                               force=force, unmerged=session.lock.unmerged,
+                               listing=session.listing))
     finally:
         session.close()
 
@@ -342,3 +343,4 @@ def _transfer(direction: str, path: Path | str | None,
     lock = lockfile.read(loaded.workspace.lock_file)
     move = link.push_lock if direction == "push" else link.pull_lock
     return move(remote, link.Local.of(loaded.workspace), lock, stages, options.jobs)
+

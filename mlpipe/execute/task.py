@@ -13,6 +13,7 @@ from mlpipe import kinds
 from mlpipe.errors import StageFailed
 from mlpipe.kinds.plugin import StageContext
 from mlpipe.spec.model import StageSpec
+from mlpipe.state import runlock
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class StageTask:
             dask worker, so it runs on the same cluster); None keeps joblib's default.
         deps: Dep path -> the content hash the Scheduler observed when it started the stage
             (None: missing); what `--worker-files remote` ships, without hashing again.
+        stages_lock: The file the processes working on the run's stages hold shared while
+            they live (runlock.share), so a later run waits for them; None: nothing to hold.
     """
 
     stage: StageSpec
@@ -38,6 +41,7 @@ class StageTask:
     parallel_backend: str | None = None
     deps: Mapping[str, str | None] = field(default_factory=dict)
     pipeline_file: Path | None = None
+    stages_lock: Path | None = None
 
     @property
     def stdout_path(self) -> Path:
@@ -78,7 +82,7 @@ def run_task(task: StageTask) -> TaskOutcome:
                        env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)},
                        lock_file=task.lock_file, pipeline_file=task.pipeline_file)
     try:
-        with _joblib_backend(task.parallel_backend):
+        with runlock.share(task.stages_lock), _joblib_backend(task.parallel_backend):
             result = kinds.get(task.stage.kind).run(ctx)
     except StageFailed as exc:
         return TaskOutcome(task.stage.name, False, time.perf_counter() - started, exc.reason,
