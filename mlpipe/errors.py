@@ -299,3 +299,30 @@ class RegistryUnreadable(MlpipeError):
         self.detail = detail
         super().__init__(f"{path}: cannot read the model registry ({detail}); gc removed "
                          "nothing. Repair or move the registry, then run gc again")
+
+
+class DatabaseUnusable(MlpipeError):
+    """One of mlpipe's SQLite databases (registry, run history) is damaged or cannot be used."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: Path, what: str, detail: str, fix: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(one_line(f"{path}: the {what} cannot be read ({detail}); {fix}"))
+
+
+def is_damage(error: Exception) -> bool:
+    """Whether an sqlite3 error says the database file itself is damaged (not busy, not full)."""
+    text = str(error).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
+
+
+class ServeError(MlpipeError):
+    """`mlpipe serve` could not start serving (the address is in use, not permitted...)."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(one_line(f"{reason}; choose another --port or stop what uses it"
+                                  if "in use" in reason else reason))

@@ -172,11 +172,10 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
     try:
         paths = [p for stage in order for p in (*stage.deps, *stage.outs)]
         disk = session.hasher.hash(paths)
-        return plan(PlanInputs(order=order, writers=graph.writers, disk=disk,
-                               versions=session.versions, lock=session.lock,
-                               run_hit=session.run_hit, stored=session.store.has_all,
-                               force=force, unmerged=session.lock.unmerged,
-                               listing=session.listing))
+        return session.checked_lock(lambda: plan(PlanInputs(
+            order=order, writers=graph.writers, disk=disk, versions=session.versions,
+            lock=session.lock, run_hit=session.run_hit, stored=session.store.has_all,
+            force=force, unmerged=session.lock.unmerged, listing=session.listing)))
     finally:
         session.close()
 
@@ -223,7 +222,8 @@ def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
         on_event: Callable[[Event], None] = lambda _: None) -> RunReport:
     """Bring the selected stages up to date; holds the pipeline's run lock meanwhile."""
     from mlpipe.api import gitops
-    from mlpipe.execute.scheduler import Scheduler  # status does not need it
+    from mlpipe.execute import paramsio  # status does not need them
+    from mlpipe.execute.scheduler import Scheduler
 
     loaded = load(path, options.overrides, options.shared_state)
     gitops.check_siblings(loaded)
@@ -251,8 +251,11 @@ def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
                 session.fetch = link.fetch
             staging = _staging(remote, session) if remote_files else None
             executor = _executor(loaded.spec.executor, options, collect, staging)
-            scheduler = Scheduler(session, executor, options.policy, options.force, collect)
-            scheduler.run(order, {stage.name: graph.upstream(stage.name) for stage in order})
+            with paramsio.delivered(loaded.spec, loaded.workspace.state_dir / "tmp",
+                                    session.run_id, session.warn) as stage_env:
+                scheduler = Scheduler(session, executor, options.policy, options.force,
+                                      collect, stage_env)
+                scheduler.run(order, {stage.name: graph.upstream(stage.name) for stage in order})
             if session.removed:  # drop the entries of stages the pipeline no longer has
                 session.write_lock()
             gitops.sync_ignored(loaded)

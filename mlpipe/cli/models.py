@@ -1,4 +1,4 @@
-"""`mlpipe models list|show|card|promote|rollback`: the pipeline's model registry."""
+"""`mlpipe models list|show|card|promote|rollback|export|import`: the pipeline's model registry."""
 
 from __future__ import annotations
 
@@ -158,6 +158,38 @@ def rollback(name: Name, alias: Alias, file: opt.PipelineFile = Path(DEFAULT_FIL
     current = registry.get(f"{name}@{alias}")
     restored = registry.rollback(name, alias)
     typer.echo(f"{name}@{alias} -> {restored.version} (was {current.version})")
+
+
+Format = Annotated[str, typer.Option("--format", help="The directory's format: mlflow.")]
+ExportDir = Annotated[Path, typer.Argument(help="The directory to write (replaced whole).",
+                                           show_default=False, file_okay=False)]
+ImportDir = Annotated[Path, typer.Argument(help="An MLflow model directory (with MLmodel).",
+                                           show_default=False, file_okay=False)]
+ImportName = Annotated[str, typer.Option("--name", help="Register it under this model name.",
+                                         show_default=False)]
+
+
+@models_app.command("export")
+def export(ref: Ref, directory: ExportDir, fmt: Format = "mlflow",
+           file: opt.PipelineFile = Path(DEFAULT_FILE)) -> None:
+    """Write a registered model as an MLflow model directory (MLmodel, python_function and
+    sklearn flavors, signature, input example, pinned requirements)."""
+    from mlpipe.api.interop import export_model
+
+    exported = export_model(file, ref, fmt, directory)
+    typer.echo(f"exported {exported} ({ref}) to {directory} ({fmt})")
+
+
+@models_app.command("import")
+def import_(directory: ImportDir, name: ImportName, file: opt.PipelineFile = Path(DEFAULT_FILE)
+            ) -> None:
+    """Register the scikit-learn model of an MLflow model directory as the next version of
+    NAME (unpickling runs code: import only directories you trust)."""
+    from mlpipe.api.interop import import_model
+
+    ref, new = import_model(file, directory, name)
+    typer.echo(f"registered {ref} from {directory}" if new
+               else f"{ref} already holds the model in {directory}")
 
 
 def register(app: typer.Typer) -> None:

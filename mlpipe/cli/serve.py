@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlpipe.cli import options as opt
-from mlpipe.errors import UsageError
+from mlpipe.errors import ServeError, UsageError
 from mlpipe.state.workspace import DEFAULT_FILE, Workspace
 
 if TYPE_CHECKING:
@@ -19,7 +19,9 @@ DEFAULT_HOST = "127.0.0.1"
 # mlpipe.serving.app.TOKEN_ENV, spelled out so every mlpipe command does not import the app
 TOKEN_ENV = "MLPIPE_SERVE_TOKEN"
 DEFAULT_PORT = 8000
-DEFAULT_MAX_BODY = 1024 * 1024
+# mlpipe.serving.app.DEFAULT_MAX_BODY and DEFAULT_TIMEOUT, spelled out for the same reason
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_TIMEOUT = 60.0
 # mlpipe.serving.predlog.DEFAULT_MAX_BYTES, spelled out for the same reason
 DEFAULT_LOG_MAX_BYTES = 64 * 1024 * 1024
 
@@ -45,6 +47,12 @@ LogPredictions = Annotated[Path | None, typer.Option(
     help="Log every answered /predict and /invocations request (inputs, predictions, request "
     "id, time, model version) as JSON lines in this directory, rotated hourly and by size; "
     "`mlpipe monitor` reads them (it looks in .mlpipe/predictions by default).")]
+Workers = Annotated[int, typer.Option(
+    "--workers", min=1, help="Processes answering requests (forked after the model is loaded; "
+    "not with --log-predictions).")]
+Timeout = Annotated[float, typer.Option(
+    "--timeout", min=0.001, help="Seconds a prediction request may take before it is answered "
+    "504.")]
 LogMaxBytes = Annotated[int, typer.Option(
     "--log-max-bytes", min=1, help="Rotate a prediction log file past this size in bytes.")]
 
@@ -88,8 +96,10 @@ def serve(ref: Ref = None, deployment: Deployment = None,
           file: opt.PipelineFile = Path(DEFAULT_FILE), host: Host = None, port: Port = None,
           max_body: MaxBody = DEFAULT_MAX_BODY, token: Token = None,
           log_predictions: LogPredictions = None,
-          log_max_bytes: LogMaxBytes = DEFAULT_LOG_MAX_BYTES) -> None:
-    """Serve a registered model: GET /health, /metadata; POST /predict, /invocations.
+          log_max_bytes: LogMaxBytes = DEFAULT_LOG_MAX_BYTES, workers: Workers = 1,
+          timeout: Timeout = DEFAULT_TIMEOUT) -> None:
+    """Serve a registered model: POST /invocations (MLflow's protocol), /predict; GET /health,
+    /ping, /version, /metrics, /metadata, /openapi.json, /docs.
 
     The model is read from the pipeline's registry and loaded once, only after its bytes match
     the digest the registry recorded. A version whose evaluation gates failed is refused.
@@ -102,26 +112,36 @@ def serve(ref: Ref = None, deployment: Deployment = None,
     if token is not None and not token.strip():
         raise UsageError(f"the serving token is empty: give a non-empty --token or "
                          f"{TOKEN_ENV}, or neither")
+    if workers > 1 and log_predictions is not None:
+        raise UsageError("--log-predictions needs a single process: leave out --workers")
     state_dir = Workspace.for_file(file).state_dir
     model, recorded_host, recorded_port = _target(ref, deployment, state_dir)
     try:
         version, model_bytes = deployable(Registry(state_dir), model)
     except DeploymentError as exc:
         raise UsageError(str(exc)) from None
-    from mlpipe.serving.app import create_app, run_server
+    from mlpipe import __version__
+    from mlpipe.serving.app import create_app
     from mlpipe.serving.modelfile import load_bytes
+    from mlpipe.serving.server import ServerStartError, listen, run_server
 
-    log = _prediction_log(log_predictions, version, log_max_bytes)
-    app = create_app(load_bytes(model_bytes), version.meta, model_info(version),
-                     max_body=max_body, token=token, prediction_log=log)
     host = host or recorded_host or DEFAULT_HOST
     port = port if port is not None else recorded_port or DEFAULT_PORT
+    try:
+        sock = listen(host, int(port))
+    except ServerStartError as exc:
+        raise ServeError(str(exc)) from None
+    log = _prediction_log(log_predictions, version, log_max_bytes)
+    app = create_app(load_bytes(model_bytes), version.meta, model_info(version),
+                     max_body=max_body, token=token, prediction_log=log, timeout=timeout,
+                     server_version=__version__)
     auth = "bearer token required" if token else "no token: anyone who can connect may call it"
     logged = f"; logging predictions to {log.directory}" if log is not None else ""
+    processes = f", {workers} processes" if workers > 1 else ""
     typer.echo(f"serving {version.ref} ({version.digest[:12]}) on http://{host}:{port} "
-               f"({auth}){logged}", err=True)
+               f"({auth}{processes}){logged}", err=True)
     try:
-        run_server(app, host, int(port))
+        run_server(app, sock, workers=workers)
     finally:
         if log is not None:  # the app closes it at shutdown; this covers a failed start
             log.close()

@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from mlpipe.core.fingerprint import stage_key, template_hash
 from mlpipe.spec.model import StageSpec
 from mlpipe.state.hashing import dir_hash, is_dir_hash
 from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.recordcheck import check_outputs
 from mlpipe.state.runcache import RunEntry, can_cache
 
 MERGE_REASON = "changed on both sides of a merge"
@@ -113,10 +115,16 @@ def gather_facts(stage: StageSpec, deps: Mapping[str, Observed], outs: Mapping[s
     A stage whose key is the one the lock file records needs no run-cache lookup, and its
     recorded outputs are looked up in the store only when the files differ from them; so a
     no-op status reads nothing but the hashes.
+
+    Raises:
+        RecordMismatch: The lock entry has the stage's key but names other outputs (the
+            lock file was edited); nothing may be restored from it.
     """
     known = {d: value for d in stage.deps if isinstance(value := deps.get(d), str)}
     key = stage_key(stage, versions, known) if len(known) == len(stage.deps) else None
     current = lock is not None and key is not None and key == lock.key
+    if current and lock is not None:
+        check_outputs(stage.name, lock.outs, stage.outs)
     hit = run_hit(key) if key is not None and not current and can_cache(stage) else None
     stored_ok = bool(current and lock and lock.outs and dict(outs) != dict(lock.outs)
                      and stored(lock.outs))
@@ -213,7 +221,7 @@ class PlanInputs:
         disk: Path -> hash now on disk (None when missing), for every dep and out.
         versions: Kind name -> versions that go into keys.
         lock: Stage name -> lock entry.
-        run_hit: Stage key -> run-cache entry whose objects are stored.
+        run_hit: (stage key, stage) -> run-cache entry whose objects are stored.
         stored: Whether the store holds all of these outputs.
         force: Run every selected stage.
         unmerged: Stages a lock merge dropped because both sides changed them.
@@ -227,7 +235,7 @@ class PlanInputs:
     disk: Mapping[str, str | None]
     versions: Mapping[str, Mapping[str, str]]
     lock: Mapping[str, LockEntry]
-    run_hit: Callable[[str], RunEntry | None]
+    run_hit: Callable[[str, StageSpec], RunEntry | None]
     stored: Callable[[Mapping[str, str]], bool]
     force: bool = False
     unmerged: Collection[str] = ()
@@ -244,7 +252,7 @@ def plan(inputs: PlanInputs) -> Plan:
         outs = {out: inputs.disk.get(out) for out in stage.outs}
         lock = inputs.lock.get(stage.name)
         facts = gather_facts(stage, deps, outs, inputs.versions[stage.kind], lock,
-                             inputs.run_hit, inputs.stored)
+                             partial(_hit_of, inputs.run_hit, stage), inputs.stored)
         decision = decide(stage, facts, lock, inputs.force, stage.name in inputs.unmerged)
         decisions.append(decision)
         if decision.action is Action.RUN:
@@ -254,6 +262,11 @@ def plan(inputs: PlanInputs) -> Plan:
         else:
             predicted[stage.name] = outs
     return Plan(tuple(decisions))
+
+
+def _hit_of(run_hit: Callable[[str, StageSpec], RunEntry | None], stage: StageSpec,
+            key: str) -> RunEntry | None:
+    return run_hit(key, stage)
 
 
 def _predict(dep: str, inputs: PlanInputs, selected: set[str],

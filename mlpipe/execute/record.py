@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlpipe import kinds
@@ -62,14 +63,30 @@ def restore(session: Session, stage: StageSpec, decision: Decision) -> None:
         CacheCorrupt, MissingObject: the store cannot give back an output.
     """
     root = session.workspace.root
+    assert decision.key is not None  # a restore always has a key
+    executable = _executable_of(session, decision.key, decision.restore)
     for path, digest in decision.restore.items():
-        manifest = session.store.restore(digest, root / path)
+        members = {"" if name == path else name[len(path) + 1:] for name in executable
+                   if name == path or name.startswith(f"{path}/")}
+        manifest = session.store.restore(digest, root / path, members)
         session.hasher.forget([path])
         session.hasher.remember(path, digest, manifest)
     deps = session.hasher.hash(stage.deps)
     assert decision.key is not None  # a restore always has a key
     session.lock[stage.name] = _entry(stage, decision.key, deps, decision.restore)
     session.write_lock()
+
+
+def _executable_of(session: Session, key: str, outs: Mapping[str, str]) -> frozenset[str]:
+    """The executable files the run-cache entry of `key` records for exactly these outputs
+    (none for an entry written before modes were kept, or for no entry)."""
+    entry = session.runcache.get(key)
+    return entry.executable if entry is not None and dict(entry.outs) == dict(outs) else (
+        frozenset())
+
+
+def _is_executable(path: Path) -> bool:
+    return bool(os.stat(path).st_mode & 0o100)
 
 
 def clear_outputs(session: Session, stage: StageSpec) -> None:
@@ -129,6 +146,7 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
         return Recorded(False, f"result not recorded: dep {', '.join(changed)} changed while "
                                "the stage ran; it will run again next time", metrics)
     root = session.workspace.root
+    executable: set[str] = set()  # kept in the run-cache entry, so restores keep the mode
     for path, digest in outs.items():
         assert digest is not None
         manifest = session.hasher.manifest(path) if is_dir_hash(digest) else None
@@ -136,13 +154,17 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
             raise _changed(session, stage)
         if manifest is not None:
             session.store.put_tree(root / path, manifest, digest)
+            executable.update(f"{path}/{rel}" for rel, _ in manifest
+                              if _is_executable(root / path / rel))
         else:
             session.store.put_file(root / path, digest)
+            if _is_executable(root / path):
+                executable.add(path)
     if _stamps(session, outs) != before:
         raise _changed(session, stage)
     stored_outs = {path: digest for path, digest in outs.items() if digest is not None}
     if can_cache(stage):
-        session.runcache.put(key, RunEntry(stored_outs, session.commit))
+        session.runcache.put(key, RunEntry(stored_outs, session.commit, frozenset(executable)))
     session.lock[stage.name] = _entry(stage, key, deps_after, stored_outs)
     session.write_lock()
     return Recorded(True, metrics=metrics)

@@ -22,7 +22,9 @@ from mlpipe.execute.session import Session
 from mlpipe.execute.task import StageTask, TaskOutcome
 from mlpipe.spec.model import StageSpec
 from mlpipe.spec.refs import escaping_output
+from mlpipe.state import keylock
 from mlpipe.state.objects import MissingObject
+from mlpipe.state.runcache import can_cache
 
 
 @dataclass(frozen=True)
@@ -32,14 +34,17 @@ class _Running:
     deps_before: Mapping[str, str | None]
     reason: str
     started: float
+    key_lock: int | None = None
 
 
 class Scheduler:
     """Walks the selected stages in dependency order and reports each one's final status."""
 
     def __init__(self, session: Session, executor: Executor, policy: FailurePolicy,
-                 force: bool, on_event: Callable[[Event], None]) -> None:
+                 force: bool, on_event: Callable[[Event], None],
+                 stage_env: Callable[[StageSpec], Mapping[str, str]] = lambda _: {}) -> None:
         self.session = session
+        self.stage_env = stage_env
         self.executor = executor
         self.policy = policy
         self.force = force
@@ -81,13 +86,23 @@ class Scheduler:
         facts = session.facts(stage)
         decision = decide(stage, facts, session.lock.get(stage.name), self.force,
                           stage.name in session.lock.unmerged)
+        key_lock = None
+        if decision.action is Action.RUN and facts.key is not None and can_cache(stage):
+            # another run sharing the cache may be producing this key: wait, then look again
+            key_lock = keylock.acquire(session.workspace.state_dir / "locks", facts.key)
+            facts = session.facts(stage)
+            decision = decide(stage, facts, session.lock.get(stage.name), self.force,
+                              stage.name in session.lock.unmerged)
+            if decision.action is not Action.RUN:
+                keylock.release(key_lock)
+                key_lock = None
         if decision.action is Action.UP_TO_DATE:
             self._finish(stage, Status.CACHED, decision.reason or "up to date")
             return
         escape = escaping_output(session.workspace.root, stage.outs)
         if escape:  # an earlier stage made a link: clearing or restoring would write through it
             job = _Running(stage, facts.key, _settled(facts.deps), decision.reason,
-                           time.perf_counter())
+                           time.perf_counter(), key_lock)
             self._complete(job, TaskOutcome(stage.name, False, 0.0, f"{escape}; not run"))
             return
         if decision.action is Action.RESTORE:
@@ -105,7 +120,7 @@ class Scheduler:
                 return
         self.emit(StageStarted(stage.name, "running", decision.reason))
         job = _Running(stage, facts.key, _settled(facts.deps), decision.reason,
-                       time.perf_counter())
+                       time.perf_counter(), key_lock)
         try:
             record.clear_outputs(session, stage)
         except StageFailed as exc:
@@ -114,10 +129,24 @@ class Scheduler:
         task = StageTask(stage, session.workspace.root, session.workspace.logs_dir,
                          session.workspace.lock_file, deps=_settled(facts.deps),
                          pipeline_file=session.workspace.pipeline_file,
-                         stages_lock=session.workspace.stages_lock)
-        running[self.executor.submit(task)] = job
+                         stages_lock=session.workspace.stages_lock,
+                         env=dict(self.stage_env(stage)))
+        try:
+            future = self.executor.submit(task)
+        except BaseException:
+            if key_lock is not None:
+                keylock.release(key_lock)
+            raise
+        running[future] = job
 
     def _complete(self, job: _Running, outcome: TaskOutcome) -> None:
+        try:
+            self._record(job, outcome)
+        finally:
+            if job.key_lock is not None:
+                keylock.release(job.key_lock)
+
+    def _record(self, job: _Running, outcome: TaskOutcome) -> None:
         stage, session = job.stage, self.session
         duration = time.perf_counter() - job.started
         log = session.workspace.logs_dir / f"{stage.name}.err"

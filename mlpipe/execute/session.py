@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
+from typing import TypeVar
 
 from mlpipe import kinds
 from mlpipe.core.planner import StageFacts, gather_facts
-from mlpipe.errors import CacheCorrupt
+from mlpipe.errors import CacheCorrupt, LockFileError
 from mlpipe.execute.events import Event, Notice
 from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.state import lockfile
@@ -19,9 +21,12 @@ from mlpipe.state.fsutil import fsync_file
 from mlpipe.state.hashmemo import StateCache
 from mlpipe.state.history import History
 from mlpipe.state.objects import ObjectStore
+from mlpipe.state.recordcheck import RecordMismatch, check_outputs
 from mlpipe.state.runcache import RunCache, RunEntry
 from mlpipe.state.workspace import Workspace
 from mlpipe.vcs import gitinfo
+
+T = TypeVar("T")
 
 
 def _git_blobs(root: Path) -> Callable[[list[Path]], dict[Path, str]]:
@@ -57,7 +62,7 @@ class Session:
         self.hasher = PathHasher(ws.root, self.state, _git_blobs(ws.root))
         self.store = ObjectStore(ws.objects_dir)
         self.runcache = RunCache(ws.runs_dir, self.warn)
-        self.history = History(ws.history_db)
+        self.history = History(ws.history_db, self.warn)
         lock = lockfile.read(ws.lock_file, ws.lock_memo)
         names = set(self.spec.names)
         self.removed = tuple(sorted(set(lock) - names))
@@ -81,15 +86,26 @@ class Session:
     def dirty(self) -> bool:
         return gitinfo.is_dirty(self.workspace.root)
 
-    def run_hit(self, key: str) -> RunEntry | None:
-        """The run-cache entry for `key`, only when the store holds all of its outputs."""
-        entry = self.runcache.get(key)
+    def run_hit(self, key: str, stage: StageSpec) -> RunEntry | None:
+        """The run-cache entry for `key`, only when it names exactly the outputs `stage`
+        declares and the store holds all of them."""
+        entry = self._entry(key, stage)
         hit = entry is not None and self.store.has_all(entry.outs)
         if not hit and self.fetch is not None and self.fetch(key):
-            entry = self.runcache.get(key)
+            entry = self._entry(key, stage)
             hit = entry is not None and self.store.has_all(entry.outs)
         return entry if hit else None
 
+    def _entry(self, key: str, stage: StageSpec) -> RunEntry | None:
+        entry = self.runcache.get(key)
+        if entry is None:
+            return None
+        try:
+            check_outputs(stage.name, entry.outs, stage.outs)
+        except RecordMismatch as exc:
+            self.runcache.refuse(key, str(exc))
+            return None
+        return entry
     def listing(self, digest: str) -> list[tuple[str, str]] | None:
         """A stored directory's files (relative path, hash); None when it is not readable."""
         try:
@@ -98,11 +114,40 @@ class Session:
             return None
 
     def facts(self, stage: StageSpec) -> StageFacts:
-        """Observe a stage on disk now (after its upstream stages finished)."""
+        """Observe a stage on disk now (after its upstream stages finished).
+
+        Raises:
+            LockFileError: The lock entry names other outputs than the stage declares.
+        """
         hashes = self.hasher.hash([*stage.deps, *stage.outs])
-        return gather_facts(stage, {d: hashes[d] for d in stage.deps},
-                            {o: hashes[o] for o in stage.outs}, self.versions[stage.kind],
-                            self.lock.get(stage.name), self.run_hit, self.store.has_all)
+        return self.checked_lock(lambda: gather_facts(
+            stage, {d: hashes[d] for d in stage.deps}, {o: hashes[o] for o in stage.outs},
+            self.versions[stage.kind], self.lock.get(stage.name),
+            partial(self.run_hit, stage=stage), self.store.has_all))
+
+    def checked_lock(self, decide: Callable[[], T]) -> T:
+        """`decide()`, where a lock entry naming other outputs than its stage is refused.
+
+        When the entry came from the parsed copy of the lock file, that copy is dropped and
+        the lock file itself read again; when the lock file says so too, it is an error.
+
+        Raises:
+            LockFileError: The lock file names other outputs than a stage declares.
+        """
+        try:
+            return decide()
+        except RecordMismatch as exc:
+            problem = exc
+        memo = self.workspace.lock_memo
+        if memo.exists():
+            with suppress(OSError):
+                memo.unlink()
+            self.lock = lockfile.read(self.workspace.lock_file)
+            try:
+                return decide()
+            except RecordMismatch as exc:
+                problem = exc
+        raise LockFileError(self.workspace.lock_file, str(problem))
 
     def write_lock(self) -> None:
         """Rewrite the lock file (atomically); `close` makes the last one durable."""

@@ -32,6 +32,7 @@ class StageTask:
             (None: missing); what `--worker-files remote` ships, without hashing again.
         stages_lock: The file the processes working on the run's stages hold shared while
             they live (runlock.share), so a later run waits for them; None: nothing to hold.
+        env: Environment variables for the stage (its params, see paramsio.py).
     """
 
     stage: StageSpec
@@ -42,6 +43,7 @@ class StageTask:
     deps: Mapping[str, str | None] = field(default_factory=dict)
     pipeline_file: Path | None = None
     stages_lock: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def stdout_path(self) -> Path:
@@ -79,7 +81,8 @@ def run_task(task: StageTask) -> TaskOutcome:
     task.logs_dir.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(stage=task.stage, root=task.root, stdout_path=task.stdout_path,
                        stderr_path=task.stderr_path,
-                       env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)},
+                       env={**task.env, "MLPIPE_STAGE": task.stage.name,
+                            "MLPIPE_ROOT": str(task.root)},
                        lock_file=task.lock_file, pipeline_file=task.pipeline_file)
     try:
         with runlock.share(task.stages_lock), _joblib_backend(task.parallel_backend):

@@ -8,13 +8,12 @@ run locks, so a concurrent `mlpipe run` never loses an object it is about to rec
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlpipe.errors import LockFileError, RegistryUnreadable
+from mlpipe.errors import DatabaseUnusable, LockFileError, RegistryUnreadable
 from mlpipe.maintenance.verify import (
     CacheFile,
     Listing,
@@ -136,8 +135,8 @@ def _registry_digests(workspace: Workspace) -> list[str]:
         return [*(v.digest for v in versions),
                 *(v.meta["training_data_hash"] for v in versions
                   if isinstance(v.meta.get("training_data_hash"), str))]
-    except sqlite3.DatabaseError as exc:
-        raise RegistryUnreadable(registry.db_path, str(exc)) from None
+    except DatabaseUnusable as exc:
+        raise RegistryUnreadable(registry.db_path, exc.detail) from None
 
 
 def read_members(objects_dir: Path) -> Callable[[str], list[str]]:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlpipe.errors import RegistryError, did_you_mean
+from mlpipe.errors import DatabaseUnusable, RegistryError, did_you_mean, is_damage
 from mlpipe.state.hashing import hash_file
 from mlpipe.state.objects import ObjectStore
 
@@ -83,20 +83,31 @@ def transaction(db_path: Path, schema: str, write: bool) -> Iterator[sqlite3.Con
     committed on success, with `schema` (CREATE ... IF NOT EXISTS) applied first.
 
     Reads of a registry that does not exist yet see an empty one and create no files.
+
+    Raises:
+        DatabaseUnusable: The database is damaged, busy past the timeout, or unreadable.
     """
     if write:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     target = str(db_path) if write or db_path.exists() else ":memory:"
-    with closing(sqlite3.connect(target, timeout=30, isolation_level=None)) as conn:
-        conn.row_factory = sqlite3.Row
-        conn.executescript(schema)
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+    try:
+        with closing(sqlite3.connect(target, timeout=30, isolation_level=None)) as conn:
+            conn.row_factory = sqlite3.Row
+            conn.executescript(schema)
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.IntegrityError):
             raise
-        conn.execute("COMMIT")
+        fix = ("restore it from a backup, or move it aside to start an empty registry (model "
+               "files stay in the cache)" if is_damage(exc) else
+               "check the file and its directory, then try again")
+        raise DatabaseUnusable(db_path, "model registry", str(exc), fix) from None
 
 
 def _row_to_version(row: sqlite3.Row) -> ModelVersion:

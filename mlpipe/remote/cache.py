@@ -28,7 +28,7 @@ from typing import Any
 from mlpipe.errors import RemoteError
 from mlpipe.remote.fs import Opened, describe
 from mlpipe.state.hashing import hash_bytes, hash_file, is_dir_hash
-from mlpipe.state.runcache import FORMAT, RunEntry, parse_entry
+from mlpipe.state.runcache import RunEntry, entry_bytes, parse_entry
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 KEY_RE = re.compile(r"^[0-9a-f]{16,64}$")
@@ -46,12 +46,6 @@ class Corrupt(ValueError):
 def digest_of(path: Path, directory: bool) -> str:
     """The digest of a stored object's bytes (a manifest's ends in `.dir`)."""
     return hash_bytes(path.read_bytes()) + ".dir" if directory else hash_file(path)
-
-
-def entry_bytes(entry: RunEntry) -> bytes:
-    """A run-cache entry as the local run-cache stores it."""
-    body = {"format": FORMAT, "outs": dict(sorted(entry.outs.items())), "commit": entry.commit}
-    return json.dumps(body, indent=1, sort_keys=True).encode("utf-8")
 
 
 def local_temp(dest: Path) -> Path:

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlpipe.errors import MlpipeError
+from mlpipe.revisions import metricnames
 from mlpipe.revisions import snapshot as revisions
+from mlpipe.spec.parse import load as load_spec
 from mlpipe.state.history import History
 from mlpipe.state.workspace import Workspace
 from mlpipe.vcs import gitinfo
@@ -20,7 +23,7 @@ class MetricsRow:
     Attributes:
         label: Short commit id and subject, or "workspace".
         commit: Full sha (None for the work tree).
-        metrics: Metric name -> value (`file:metric` when the pipeline has several files).
+        metrics: Metric name -> value (bare; `file:metric` for a name two files hold).
         source: "lock" (the commit's lock file) or "history" (a run at that commit).
     """
 
@@ -34,17 +37,12 @@ class MetricsRow:
                 "source": self.source}
 
 
-def _flat(by_file: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    if len(by_file) == 1:
-        return dict(next(iter(by_file.values())))
-    return {f"{path}:{name}": value for path, values in by_file.items()
-            for name, value in values.items()}
-
-
 def current(pipeline_file: Path) -> MetricsRow:
     """The work tree's metrics files."""
     snap = revisions.workspace(pipeline_file)
-    return MetricsRow(revisions.WORKSPACE, None, _flat(snap.metrics), "workspace")
+    return MetricsRow(revisions.WORKSPACE, None,
+                      metricnames.flat(snap.metrics, metricnames.clashes([snap.metrics])),
+                      "workspace")
 
 
 def per_commit(pipeline_file: Path, limit: int = 100) -> list[MetricsRow]:
@@ -55,27 +53,41 @@ def per_commit(pipeline_file: Path, limit: int = 100) -> list[MetricsRow]:
     """
     workspace = Workspace.for_file(pipeline_file)
     history = _history_metrics(workspace)
-    rows = []
+    found: list[tuple[str, str, Mapping[str, Mapping[str, Any]], str]] = []
     for sha, subject in gitinfo.commits(workspace.root, None, limit):
         label = f"{sha[:8]} {subject[:40]}"
-        found = {}
+        by_file: Mapping[str, Mapping[str, Any]] = {}
         if gitinfo.file_at_rev(workspace.root, sha, workspace.lock_file) is not None:
-            found = _flat(revisions.at_rev(workspace.pipeline_file, sha).metrics)
-        if found:
-            rows.append(MetricsRow(label, sha, found, "lock"))
+            by_file = revisions.at_rev(workspace.pipeline_file, sha).metrics
+        if any(by_file.values()):
+            found.append((label, sha, by_file, "lock"))
         elif sha in history:
-            rows.append(MetricsRow(label, sha, history[sha], "history"))
-    return rows[::-1]
+            found.append((label, sha, history[sha], "history"))
+    clashing = metricnames.clashes(by_file for _, _, by_file, _ in found)
+    return [MetricsRow(label, sha, metricnames.flat(by_file, clashing), source)
+            for label, sha, by_file, source in found[::-1]]
 
 
-def _history_metrics(workspace: Workspace) -> dict[str, dict[str, Any]]:
-    """Commit -> metrics of the latest runs at that commit (clean work trees only)."""
+def _history_metrics(workspace: Workspace) -> dict[str, dict[str, dict[str, Any]]]:
+    """Commit -> metrics file -> metrics of the latest runs at that commit (clean work trees
+    only). A stage's row holds its one file's metrics, or its files' by path."""
     if not workspace.history_db.exists():
         return {}
-    by_commit: dict[str, dict[str, Any]] = {}
+    try:
+        files_of = {s.name: s.metrics for s in load_spec(workspace.pipeline_file)}
+    except MlpipeError:  # an invalid pipeline file: name each stage's metrics by the stage
+        files_of = {}
+    by_commit: dict[str, dict[str, dict[str, Any]]] = {}
     for row in History(workspace.history_db).rows():
         if row.commit and not row.dirty and row.metrics:
-            by_commit.setdefault(row.commit, {}).update(revisions.flatten(row.metrics))
+            files = by_commit.setdefault(row.commit, {})
+            paths = files_of.get(row.stage, ())
+            if len(paths) > 1 and set(row.metrics) <= set(paths):
+                pairs = list(row.metrics.items())
+            else:
+                pairs = [(paths[0] if len(paths) == 1 else row.stage, row.metrics)]
+            for path, values in pairs:
+                files.setdefault(path, {}).update(revisions.flatten(values))
     return by_commit
 
 

@@ -1,49 +1,62 @@
-"""The HTTP app that serves one model: /health, /metadata, /predict and /invocations.
+"""The HTTP app that serves one model.
 
-With a token, /metadata, /predict and /invocations answer only requests that carry
-`Authorization: Bearer <token>` (compared in constant time); others get 401. /health stays
-open for load balancers and probes. The token is never logged or echoed.
+Endpoints: GET /health and /ping (probes), /version, /metrics (Prometheus), /metadata,
+/openapi.json and /docs; POST /predict (mlpipe's form, with class probabilities unless
+`?probabilities=false`) and /invocations (MLflow's scoring protocol, see `payload`).
 
-Every answer is JSON. A request the model cannot take gets a 4xx `{"error": "..."}` that
-names the problem (empty or malformed body, wrong shape, missing/unknown column, wrong type,
-body over the size limit); anything unexpected gets a 500 `{"error": ...}` without a
-traceback (the traceback goes to the server log). The model is loaded once, before the app
-is built, and only after its bytes match its recorded hash (see `modelfile`).
+With a token, every endpoint but /health, /ping and /version answers only requests that carry
+`Authorization: Bearer <token>` (compared in constant time); others get 401. The token is
+never logged or echoed.
 
-With a prediction log (see `predlog`), every answered /predict and /invocations request is
-queued for logging with a request id, which the answer carries as `X-Request-ID`: the
-client's own when it sent a usable one (1-128 letters, digits, `.`, `_`, `:`, `-`), else a
-new one. Labels collected later join the logged requests on that id.
+A request the model cannot take gets a 4xx `{"error": "..."}` that names the problem (empty
+or malformed body, wrong shape, missing/unknown column, wrong type, a number outside its
+column's range, body over the size limit, unsupported Content-Type); a request that takes
+longer than the timeout gets a 504; anything unexpected gets a 500 `{"error": ...}` without a
+traceback (the traceback goes to the server log). Parsing, checking and predicting run in a
+worker thread, so probes are answered while a large batch is scored. The model is loaded
+once, before the app is built, and only after its bytes match its recorded hash (see
+`modelfile`).
+
+Every answer carries `X-Request-ID`: the client's own when it sent a usable one (1-128
+letters, digits, `.`, `_`, `:`, `-`), else a new one. With a prediction log (see `predlog`),
+every answered prediction request is logged with that id, so labels collected later join it.
 
 This module imports nothing from mlpipe (only its sibling modules), so bundles can ship it;
-starlette and uvicorn are imported inside functions.
+starlette is imported inside functions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
-import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .guard import request_id
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import Metrics
+from .openapi import document, page
+from .payload import Rows, invocation_body, parse_json, predict_rows
 from .predict import PredictionError, is_classifier, predict
-from .schema import InputError, check_records, invocation_records, parse_json, predict_records
+from .schema import InputError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import Response
+    from starlette.types import ASGIApp
 
     from .predlog import PredictionLog
 
-DEFAULT_MAX_BODY = 1024 * 1024
+# Large enough for a batch of about 350,000 four-column records; `--max-body` changes it.
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_TIMEOUT = 60.0
 LOG = logging.getLogger("mlpipe.serving")
 TOKEN_ENV = "MLPIPE_SERVE_TOKEN"
-REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+ROUTES = ("/health", "/ping", "/version", "/metrics", "/metadata", "/predict", "/invocations",
+          "/openapi.json", "/docs")
 
 
 def signature(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,14 +88,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def request_id(request: Request) -> str:
-    """The client's X-Request-ID when it is usable, else a new random id."""
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-
-
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None
-           ) -> JSONResponse:
+           ) -> Response:
     from starlette.responses import JSONResponse
 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
@@ -101,29 +108,39 @@ def authorized(header: str | None, token: bytes) -> bool:
     return hmac.compare_digest(presented, token) and scheme.lower() == "bearer"
 
 
-def _unauthorized(request: Request) -> JSONResponse:
+def _unauthorized(request: Request) -> Response:
     problem = ("wrong bearer token" if request.headers.get("authorization")
                else "missing Authorization header")
     return _error(401, f"{problem}: send 'Authorization: Bearer <token>'",
                   {"WWW-Authenticate": "Bearer"})
 
 
-Handler = Callable[["Request"], Awaitable["JSONResponse"]]
+Handler = Callable[["Request"], Awaitable["Response"]]
 
 
-def _guarded(handler: Handler, token: bytes | None = None) -> Handler:
-    """The handler, behind the bearer token when there is one, with every failure turned
-    into a JSON error answer."""
+def _guarded(handler: Handler, token: bytes | None = None, timeout: float | None = None
+             ) -> Handler:
+    """The handler, behind the bearer token when there is one, answering 504 past `timeout`
+    seconds, with every failure turned into a JSON error answer."""
+    from starlette.requests import ClientDisconnect
 
-    async def guarded(request: Request) -> JSONResponse:
+    async def guarded(request: Request) -> Response:
         if token is not None and not authorized(request.headers.get("authorization"), token):
             return _unauthorized(request)
         try:
-            return await handler(request)
+            return await asyncio.wait_for(handler(request), timeout)
         except InputError as exc:
             return _error(exc.status, exc.message)
         except PredictionError as exc:
             return _error(422, str(exc))
+        except TimeoutError:
+            LOG.warning("%s %s timed out after %gs", request.method, request.url.path, timeout)
+            return _error(504, f"the request took longer than the limit of {timeout:g}s")
+        except ClientDisconnect:
+            LOG.warning("client %s hung up before sending the whole body of %s %s",
+                        request.client.host if request.client else "?", request.method,
+                        request.url.path)
+            return _error(400, "client disconnected")
         except Exception as exc:
             LOG.exception("error while answering %s %s", request.method, request.url.path)
             return _error(500, f"internal error ({type(exc).__name__}); see the server log")
@@ -133,7 +150,8 @@ def _guarded(handler: Handler, token: bytes | None = None) -> Handler:
 
 def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
                max_body: int = DEFAULT_MAX_BODY, token: str | None = None,
-               prediction_log: PredictionLog | None = None) -> Starlette:
+               prediction_log: PredictionLog | None = None,
+               timeout: float = DEFAULT_TIMEOUT, server_version: str = "unknown") -> ASGIApp:
     """The serving app for one loaded model.
 
     Args:
@@ -141,48 +159,81 @@ def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
         meta: The model's metadata; `features` is the input signature.
         info: What /metadata reports besides the signature (name, version, digest, lineage).
         max_body: The largest request body accepted, in bytes (larger ones get 413).
-        token: When given, the bearer token /metadata, /predict and /invocations require.
+        token: When given, the bearer token every endpoint but the probes requires.
         prediction_log: When given, every answered prediction request is queued on it.
+        timeout: Seconds a request may take before it is answered 504.
+        server_version: What /version answers.
 
     Returns:
-        A Starlette app.
+        An ASGI app (Starlette behind `guard.Guard`).
     """
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
+    from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
     from starlette.routing import Route
+
+    from .guard import Guard
 
     features = list(meta.get("features") or [])
     secret = token.encode("utf-8") if token is not None else None
     metadata = {**info, "signature": signature(meta)}
+    metrics = Metrics(info)
+    openapi = document(f"{info.get('name', 'model')} (mlpipe serve)",
+                       str(info.get("version", "")), features)
 
-    async def answer(request: Request, records: list[Any], full: bool) -> JSONResponse:
-        from starlette.responses import JSONResponse
+    def score(path: str, rid: str, rows: Rows, full: bool, probabilities: bool
+              ) -> dict[str, Any]:
+        if rows.params:
+            raise InputError(f"this model takes no params (got {', '.join(sorted(rows.params))})")
+        # the prediction log keeps probabilities for `mlpipe monitor`'s quality metrics
+        wanted = probabilities or prediction_log is not None
+        result = predict(model, meta, rows.frame(features), probabilities=wanted)
+        if prediction_log is not None:
+            prediction_log.submit(path, rid, rows.as_records(), result)
+        return result if full else {"predictions": result["predictions"]}
 
-        frame = check_records(records, features)
-        result = await run_in_threadpool(predict, model, meta, frame)
-        body = result if full else {"predictions": result["predictions"]}
-        if prediction_log is None:
-            return JSONResponse(body)
-        rid = request_id(request)
-        prediction_log.submit(request.url.path, rid, records, result)
-        return JSONResponse(body, headers={REQUEST_ID_HEADER: rid})
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
 
-    async def health(request: Request) -> JSONResponse:
-        return _ok({"status": "ok"})
+    async def version(request: Request) -> Response:
+        return PlainTextResponse(server_version)
 
-    async def show_metadata(request: Request) -> JSONResponse:
-        return _ok({**metadata, "classifier": is_classifier(model, meta)})
+    async def show_metrics(request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type=METRICS_TYPE)
 
-    async def predict_endpoint(request: Request) -> JSONResponse:
-        payload = parse_json(await read_body(request, max_body))
-        return await answer(request, predict_records(payload), full=True)
+    async def show_metadata(request: Request) -> Response:
+        return JSONResponse({**metadata, "classifier": is_classifier(model, meta)})
 
-    async def invocations(request: Request) -> JSONResponse:
-        payload = parse_json(await read_body(request, max_body))
-        return await answer(request, invocation_records(payload), full=False)
+    async def show_openapi(request: Request) -> Response:
+        return JSONResponse(openapi)
 
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    async def show_docs(request: Request) -> Response:
+        return HTMLResponse(page(openapi))
+
+    async def predict_endpoint(request: Request) -> Response:
+        body = await read_body(request, max_body)
+        flag = request.query_params.get("probabilities", "true").lower()
+        if flag not in ("true", "false", "1", "0"):
+            raise InputError("'probabilities' must be true or false", 400)
+
+        def work() -> dict[str, Any]:
+            rows = predict_rows(parse_json(body))
+            return score("/predict", request_id(request), rows, True, flag in ("true", "1"))
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def invocations(request: Request) -> Response:
+        body = await read_body(request, max_body)
+        content_type = request.headers.get("content-type")
+
+        def work() -> dict[str, Any]:
+            rows = invocation_body(body, content_type, features)
+            return score("/invocations", request_id(request), rows, False, False)
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return _error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
         return _error(500, "internal error; see the server log")
@@ -193,31 +244,19 @@ def create_app(model: Any, meta: Mapping[str, Any], info: Mapping[str, Any],
         if prediction_log is not None:  # uvicorn may end the process right after shutdown
             await run_in_threadpool(prediction_log.close)
 
+    def route(path: str, handler: Handler, method: str = "GET", private: bool = True,
+              limit: float | None = None) -> Route:
+        return Route(path, _guarded(handler, secret if private else None, limit),
+                     methods=[method])
+
     routes = [
-        Route("/health", _guarded(health), methods=["GET"]),
-        Route("/metadata", _guarded(show_metadata, secret), methods=["GET"]),
-        Route("/predict", _guarded(predict_endpoint, secret), methods=["POST"]),
-        Route("/invocations", _guarded(invocations, secret), methods=["POST"]),
+        route("/health", health, private=False), route("/ping", health, private=False),
+        route("/version", version, private=False), route("/metrics", show_metrics),
+        route("/metadata", show_metadata), route("/openapi.json", show_openapi),
+        route("/docs", show_docs),
+        route("/predict", predict_endpoint, "POST", limit=timeout),
+        route("/invocations", invocations, "POST", limit=timeout),
     ]
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={HTTPException: http_error, Exception: http_error})
-
-
-def _ok(body: Mapping[str, Any]) -> JSONResponse:
-    from starlette.responses import JSONResponse
-
-    return JSONResponse(dict(body))
-
-
-def run_server(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
-    """Serve `app` with uvicorn until interrupted.
-
-    Args:
-        app: The app.
-        host: Interface to listen on.
-        port: TCP port.
-        log_level: uvicorn's log level.
-    """
-    import uvicorn
-
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, Exception: http_error})
+    return Guard(app, metrics, ROUTES)

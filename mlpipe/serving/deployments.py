@@ -102,9 +102,14 @@ def deployable(registry: Registry, ref: str) -> tuple[ModelVersion, bytes]:
 
 
 def model_info(version: ModelVersion) -> dict[str, Any]:
-    """What /metadata reports about a version besides its signature."""
+    """What /metadata reports about a version besides its signature.
+
+    The lineage goes without the directory the model was trained in: the server's callers
+    have no business knowing the file system it came from.
+    """
+    lineage = {k: v for k, v in version.lineage.items() if k != "root"}
     return {"name": version.name, "version": version.version, "digest": version.digest,
-            "lineage": version.lineage, "metrics": version.metrics,
+            "lineage": lineage, "metrics": version.metrics,
             "created_at": version.created_at}
 
 

@@ -26,29 +26,39 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _plain_list(values: Any) -> list[Any]:
+    """JSON-safe values of an array: numpy's own conversion, then NaN/infinities as None."""
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+        return [_plain(v) for v in items]
+    return [v.item() if hasattr(v, "item") else v for v in items]
+
+
 def is_classifier(model: Any, meta: Mapping[str, Any]) -> bool:
     """Whether the model answers with class probabilities too."""
     return meta.get("task") == "classification" and hasattr(model, "predict_proba")
 
 
-def predict(model: Any, meta: Mapping[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
+def predict(model: Any, meta: Mapping[str, Any], frame: pd.DataFrame,
+            probabilities: bool = True) -> dict[str, Any]:
     """Predict every row of `frame`.
 
     Args:
         model: A fitted estimator or Pipeline taking the raw feature columns.
-        meta: The model's metadata (`task` decides whether probabilities are given).
+        meta: The model's metadata (`task` decides whether probabilities can be given).
         frame: The rows, with the model's feature columns.
+        probabilities: Whether to compute class probabilities too (classifiers only).
 
     Returns:
-        {"predictions": [...]} and, for classifiers, "classes" and "probabilities"
-        (one {class: probability} object per row).
+        {"predictions": [...]} and, for classifiers when asked, "classes" and
+        "probabilities" (one {class: probability} object per row).
 
     Raises:
         PredictionError: The model failed on these rows.
     """
     try:
-        result: dict[str, Any] = {"predictions": [_plain(v) for v in model.predict(frame)]}
-        if is_classifier(model, meta):
+        result: dict[str, Any] = {"predictions": _plain_list(model.predict(frame))}
+        if probabilities and is_classifier(model, meta):
             classes = [_plain(c) for c in model.classes_]
             proba = model.predict_proba(frame)
             result["classes"] = classes

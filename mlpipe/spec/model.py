@@ -67,6 +67,8 @@ class PipelineSpec:
         stages: Stages in file order.
         remote: The shared cache the file names (`remote:`), if any.
         executor: What runs the stages (`executor:`; local by default).
+        params_file: The `params_file:` as written (relative to the root), if any.
+        overrides: Dotted key -> value of each `-S` override of this load.
         gitignore: Whether `mlpipe run` keeps the outputs in `.gitignore` (see
             state/ignorefile.py).
     """
@@ -77,6 +79,8 @@ class PipelineSpec:
     stages: tuple[StageSpec, ...]
     remote: RemoteSpec | None = None
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    params_file: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
     gitignore: bool = True
 
     @property

@@ -13,12 +13,12 @@ from mlpipe import kinds
 from mlpipe.errors import SpecError, did_you_mean
 from mlpipe.kinds.plugin import ConfigProblem, StageKind
 from mlpipe.spec import params as paramlib
-from mlpipe.spec import refs, settings
+from mlpipe.spec import refs, settings, templating
 from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.spec.yamlio import MarkedDict, load_file
 
 TOP_LEVEL_FIELDS = ("name", "description", "params", "params_file", "remote", "executor",
-                    "stages", "gitignore")
+                    "stages", "vars", "gitignore")
 # Fields every stage may have, whatever its kind.
 COMMON_FIELDS = ("kind", "desc", "deps", "outs", "metrics", "params", "needs", "frozen",
                  "always_run", "timeout")
@@ -68,6 +68,8 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     if not isinstance(stages_raw, MarkedDict) or not stages_raw:
         raise top.error("'stages' must be a mapping of stage name -> stage", "stages")
     stages_raw = _with_text_keys(path, stages_raw)
+    variables = templating.load_vars(raw.get("vars"), path.parent, top.error)
+    stages_raw = templating.expand(stages_raw, variables, path)
     stages = tuple(_parse_stage(path, name, stages_raw, params) for name in stages_raw)
     stages = refs.resolve(stages, path.parent, lambda stage, key, problem: _Located(
         path, stages_raw[stage], stage).error(problem, key))
@@ -78,6 +80,8 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     return PipelineSpec(path=path, name=str(name), params=params, stages=stages,
                         remote=settings.parse_remote(raw.get("remote"), top.error),
                         executor=settings.parse_executor(raw.get("executor"), top.error),
+                        params_file=raw.get("params_file"),
+                        overrides=dict(paramlib.parse_override(text) for text in overrides),
                         gitignore=gitignore)
 
 

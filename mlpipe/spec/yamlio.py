@@ -23,6 +23,7 @@ except AttributeError:  # pragma: no cover - pyyaml built without libyaml
     _BaseLoader = yaml.SafeLoader
 
 MAX_DEPTH = 100
+MERGE_TAG = "tag:yaml.org,2002:merge"
 MAX_VALUES = 100_000
 _TOO_DEEP = f"values nested more than {MAX_DEPTH} levels deep"
 
@@ -63,12 +64,17 @@ class _MarkingLoader(_BaseLoader):
         if not isinstance(node, yaml.MappingNode):  # `!!map x`, `!!set [a]`
             raise yaml.constructor.ConstructorError(
                 None, None, f"expected a mapping, found a {node.id}", node.start_mark)
-        self.flatten_mapping(node)
         result = MarkedDict()
         result.line = node.start_mark.line + 1
         result.col = node.start_mark.column + 1
         result.key_marks = {}
+        written: set[Any] = set()  # keys written in this mapping itself, not merged in
         for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                self._merge_into(result, node, value_node, deep)
+                continue
+            if key_node.tag == "tag:yaml.org,2002:value":  # a plain `=` key is text
+                key_node.tag = "tag:yaml.org,2002:str"
             key = self.construct_object(key_node, deep=deep)
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             try:
@@ -76,13 +82,33 @@ class _MarkingLoader(_BaseLoader):
             except TypeError:
                 raise SpecError("a mapping key must be a plain value", path=self.source,
                                 line=line, col=col) from None
-            if key in result:
+            if key in written:
                 first = result.key_marks[key][0]
                 raise SpecError(f"duplicate key '{key}' (first defined on line {first})",
                                 path=self.source, line=line, col=col)
+            written.add(key)
             result[key] = self.construct_object(value_node, deep=deep)
             result.key_marks[key] = (line, col)
         return result
+
+    def _merge_into(self, result: MarkedDict, node: yaml.MappingNode, value: yaml.Node,
+                    deep: bool) -> None:
+        """YAML's merge key: the keys of the merged mappings that `result` does not hold yet
+        (keys written in the mapping itself override them, wherever they stand; of several
+        merged mappings, the first listed wins)."""
+        sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                found = getattr(source, "id", "value")
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"expected a mapping or list of mappings for merging, found a {found}",
+                    source.start_mark)
+            merged = self.construct_mapping(source, deep=True)
+            for key, item in merged.items():
+                if key not in result:
+                    result[key] = item
+                    result.key_marks[key] = merged.mark_of(key)
 
 
 _MarkingLoader.add_constructor(

@@ -25,6 +25,7 @@ import yaml
 from mlpipe.errors import LockConflictError, LockFileError
 from mlpipe.state.fsutil import atomic_write_text
 from mlpipe.state.hashing import hash_bytes
+from mlpipe.state.recordcheck import lock_problem
 
 FORMAT = 1
 MEMO_FORMAT = 1
@@ -111,9 +112,13 @@ def read(path: Path, memo: Path | None = None) -> Lock:
         return loads(_text(data, path), path)
     digest = hash_bytes(data)
     raw = _memo_get(memo, digest)
-    if raw is _MISSING:
-        raw = _parse(_text(data, path), path)
-        _memo_put(memo, digest, raw)
+    if raw is not _MISSING:
+        try:
+            return _entries(raw, path)
+        except LockFileError:  # an edited or damaged copy: the lock file itself decides
+            pass
+    raw = _parse(_text(data, path), path)
+    _memo_put(memo, digest, raw)
     return _entries(raw, path)
 
 
@@ -191,6 +196,9 @@ def _entries(raw: Any, path: Path) -> Lock:
             entries[str(name)] = LockEntry(**body)
         except TypeError as exc:
             raise LockFileError(path, f"stage '{name}': {exc}") from None
+    problem = lock_problem(entries)
+    if problem is not None:
+        raise LockFileError(path, problem)
     unmerged = raw.get("unmerged") or []
     if not isinstance(unmerged, list) or not all(isinstance(n, str) for n in unmerged):
         raise LockFileError(path, "'unmerged' must be a list of stage names")

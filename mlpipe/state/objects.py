@@ -11,11 +11,13 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from mlpipe.errors import CacheCorrupt, CacheWriteError
 from mlpipe.state.fsutil import atomic_copy, atomic_write_bytes, remove, replace_tree
 from mlpipe.state.hashing import hash_bytes, hash_file, is_dir_hash, manifest_bytes
+from mlpipe.state.recordcheck import paths_problem
 
 Manifest = list[tuple[str, str]]
 
@@ -102,10 +104,21 @@ class ObjectStore:
         data = path.read_bytes()
         if hash_bytes(data) + ".dir" != digest:
             raise CacheCorrupt(path, "directory manifest does not match its hash")
-        return [(rel, file_digest) for rel, file_digest in json.loads(data)]
+        manifest = [(rel, file_digest) for rel, file_digest in json.loads(data)]
+        problem = paths_problem(rel for rel, _ in manifest)
+        if problem is not None:
+            raise CacheCorrupt(path, f"directory manifest: {problem}")
+        return manifest
 
-    def restore(self, digest: str, dest: Path) -> Manifest | None:
+    def restore(self, digest: str, dest: Path, executable: AbstractSet[str] = frozenset()
+                ) -> Manifest | None:
         """Write the object to `dest` (verified) and return its manifest for a directory.
+
+        Args:
+            digest: The object.
+            dest: Where to write it.
+            executable: Files to make executable (mode 0755; others get 0644): for a file
+                `""` (the file itself), for a directory the members' relative paths.
 
         Raises:
             MissingObject: The store lacks the object or one of a directory's files.
@@ -114,7 +127,7 @@ class ObjectStore:
         if not self.path_of(digest).is_file():
             raise MissingObject(digest)
         if not is_dir_hash(digest):
-            tmp = self._verified_copy(digest, dest)
+            tmp = self._verified_copy(digest, dest, "" in executable)
             if dest.is_dir():
                 replace_tree(tmp, dest)
             else:
@@ -128,19 +141,20 @@ class ObjectStore:
             for rel, file_digest in manifest:
                 target = staging / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._verified_copy(file_digest, target), target)
+                os.replace(self._verified_copy(file_digest, target, rel in executable),
+                           target)
             staging.mkdir(parents=True, exist_ok=True)
             replace_tree(staging, dest)
         finally:
             remove(staging)
         return manifest
 
-    def _verified_copy(self, digest: str, dest: Path) -> Path:
+    def _verified_copy(self, digest: str, dest: Path, executable: bool = False) -> Path:
         source = self.path_of(digest)
         if not source.is_file():
             raise MissingObject(digest)
         tmp = atomic_copy(source, dest)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o755 if executable else 0o644)
         if hash_file(tmp) != digest:
             tmp.unlink()
             self._discard(digest)

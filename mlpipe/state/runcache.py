@@ -16,6 +16,7 @@ from pathlib import Path
 from mlpipe.errors import CacheWriteError
 from mlpipe.spec.model import StageSpec
 from mlpipe.state.fsutil import atomic_write_text
+from mlpipe.state.recordcheck import paths_problem
 
 FORMAT = 1
 
@@ -27,10 +28,14 @@ class RunEntry:
     Attributes:
         outs: Output path -> content hash.
         commit: The git commit the run happened at (None outside git).
+        executable: The files among the outputs (an output, or `output/member` of a directory
+            output) that were executable; a restore makes them executable again. Entries
+            written before this was kept have none.
     """
 
     outs: Mapping[str, str]
     commit: str | None
+    executable: frozenset[str] = frozenset()
 
 
 def can_cache(stage: StageSpec) -> bool:
@@ -58,7 +63,29 @@ def parse_entry(data: bytes) -> RunEntry:
     outs = raw.get("outs")
     if not isinstance(outs, dict) or not all(isinstance(v, str) for v in outs.values()):
         raise ValueError("no valid 'outs'")
-    return RunEntry(outs=outs, commit=raw.get("commit"))
+    executable = raw.get("executable", [])
+    if not isinstance(executable, list):
+        raise ValueError("'executable' is not a list")
+    problem = paths_problem([*outs, *executable])
+    if problem is not None:
+        raise ValueError(problem)
+    stray = [path for path in executable if not _under(path, outs)]
+    if stray:
+        raise ValueError(f"executable file {stray[0]!r} is not among the outputs")
+    return RunEntry(outs=outs, commit=raw.get("commit"), executable=frozenset(executable))
+
+
+def _under(path: str, outs: Mapping[str, str]) -> bool:
+    return any(path == out or path.startswith(f"{out}/") for out in outs)
+
+
+def entry_bytes(entry: RunEntry) -> bytes:
+    """The stored form of an entry (locally and on a remote)."""
+    body: dict[str, object] = {"format": FORMAT, "outs": dict(sorted(entry.outs.items())),
+                               "commit": entry.commit}
+    if entry.executable:
+        body["executable"] = sorted(entry.executable)
+    return json.dumps(body, indent=1, sort_keys=True).encode("utf-8")
 
 
 class RunCache:
@@ -84,14 +111,15 @@ class RunCache:
         return None
 
     def put(self, key: str, entry: RunEntry) -> None:
-        body = {"format": FORMAT, "outs": dict(sorted(entry.outs.items())),
-                "commit": entry.commit}
         path = self.path_of(key)
         try:
-            atomic_write_text(path, json.dumps(body, indent=1, sort_keys=True),
-                              durable=False)
+            atomic_write_text(path, entry_bytes(entry).decode("utf-8"), durable=False)
         except OSError as exc:
             raise CacheWriteError(path, exc) from None
+
+    def refuse(self, key: str, detail: str) -> None:
+        """Report the entry of `key` as unusable and remove it (the lookup is a miss)."""
+        self._corrupt(self.path_of(key), detail)
 
     def _corrupt(self, path: Path, detail: str) -> None:  # returns None: a miss
         self.warn(f"{path}: corrupt run-cache entry ({detail}); removed, the stage will run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,18 @@ class Workspace:
         return self.state_dir / "runs.db"
 
     @property
+    def _own_name(self) -> str:
+        """The pipeline file's stem; with a shared `.mlpipe/`, also a digest of its path, so
+        that worktrees sharing one (experiments run side by side) keep their own run lock
+        and logs."""
+        stem = self.pipeline_file.stem
+        if self.shared_state is None:
+            return stem
+        return f"{stem}-{hashlib.sha256(str(self.pipeline_file).encode()).hexdigest()[:12]}"
+
+    @property
     def run_lock(self) -> Path:
-        return self.state_dir / f"{self.pipeline_file.stem}.runlock"
+        return self.state_dir / f"{self._own_name}.runlock"
 
     @property
     def stages_lock(self) -> Path:
@@ -79,7 +90,7 @@ class Workspace:
 
     @property
     def logs_dir(self) -> Path:
-        return self.state_dir / "logs" / self.pipeline_file.stem
+        return self.state_dir / "logs" / self._own_name
 
 
 def find_upwards(start: Path, name: str) -> Path | None:

@@ -145,7 +145,8 @@ def test_invocations_accepts_mlflow_formats(server: str, iris: tuple) -> None:
 @pytest.mark.parametrize(("path", "body", "status", "error"), [
     ("/predict", b"", 400, "empty request body"),
     ("/predict", b"{not json", 400, "malformed JSON"),
-    ("/predict", b"NaN", 400, "malformed JSON"),
+    ("/predict", b"NaN", 400, "not null"),
+    ("/predict", b"Infinity", 400, "not a number"),
     ("/predict", b'"text"', 400, "must be a JSON object with 'records'"),
     ("/predict", b'{"rows": []}', 400, "no 'records' field"),
     ("/predict", b"[]", 422, "no records to predict"),
@@ -161,7 +162,8 @@ def test_invocations_accepts_mlflow_formats(server: str, iris: tuple) -> None:
     ("/predict", json.dumps([{**ROW, "sepal_width": None}]).encode(), 422,
      "the model could not predict these rows"),
     ("/predict", b"[" + b" " * MAX_BODY + b"]", 413, f"larger than the limit of {MAX_BODY}"),
-    ("/invocations", b'{"instances": []}', 400, "exactly one field, one of dataframe_split"),
+    ("/invocations", b'{"instances": [], "inputs": []}', 400,
+     "exactly one field, one of dataframe_split"),
     ("/invocations", b'{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}', 400,
      "row 0 must be a list of 1 values"),
     ("/invocations", b"[1]", 400, "must be a JSON object with one of dataframe_split"),
@@ -381,8 +383,8 @@ def test_token_guards_every_endpoint_but_health(secured: str, path: str,
         status, got, answer = exchange(secured + path, method, body, encoded)
         assert (status, got["www-authenticate"]) == (401, "Bearer"), headers
         assert problem in answer["error"] and TOKEN not in answer["error"]
-    assert exchange(secured + "/health") == (200, exchange(secured + "/health")[1],
-                                             {"status": "ok"})
+    status, _, answer = exchange(secured + "/health")
+    assert (status, answer) == (200, {"status": "ok"})
 
 
 def declare_body(url: str, length: int, headers: dict[str, str] | None = None
@@ -455,16 +457,21 @@ def test_serve_binds_loopback_and_takes_the_token_from_the_environment(
 
 def test_serve_passes_host_and_the_token_option_to_the_server(
         project: Path, mlpipe: Invoke, iris: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
-    started: list[tuple[Any, str, int]] = []
-    monkeypatch.setattr("mlpipe.serving.app.run_server",
-                        lambda app, host, port: started.append((app, host, port)))
+    started: list[tuple[Any, tuple[str, int]]] = []
+
+    def run(app: Any, sock: socket.socket, workers: int) -> None:
+        started.append((app, sock.getsockname()))
+        sock.close()
+
+    monkeypatch.setattr("mlpipe.serving.server.run_server", run)
     monkeypatch.setenv("MLPIPE_SERVE_TOKEN", "other")  # the option wins over the variable
     register(project, iris[0])
     write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
-    result = mlpipe("serve", "iris", "--host", "0.0.0.0", "--port", "9000", "--token", TOKEN)
+    port = _free_port()
+    result = mlpipe("serve", "iris", "--host", "0.0.0.0", "--port", str(port), "--token", TOKEN)
     assert result.exit_code == 0 and TOKEN not in result.output + result.stderr
-    [(app, host, port)] = started
-    assert (host, port) == ("0.0.0.0", 9000)
+    [(app, address)] = started
+    assert address == ("0.0.0.0", port)
     with in_thread(app) as url:
         assert exchange(url + "/metadata", headers=AUTH)[0] == 200
         assert exchange(url + "/metadata", headers={"Authorization": "Bearer other"})[0] == 401
@@ -472,7 +479,7 @@ def test_serve_passes_host_and_the_token_option_to_the_server(
 
 def test_serve_refuses_an_empty_token(project: Path, mlpipe: Invoke, iris: tuple,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mlpipe.serving.app.run_server", lambda *args: None)
+    monkeypatch.setattr("mlpipe.serving.server.run_server", lambda *args, **kwargs: None)
     register(project, iris[0])
     write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
     result = mlpipe("serve", "iris", "--token", " ")

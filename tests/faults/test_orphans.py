@@ -231,7 +231,7 @@ stages:
 STOP_WRITING = threading.Event()
 
 
-@kinds.register
+@kinds.add_kind
 class KeepsWriting(StageKind):
     """Writes `data/a.txt`, then leaves a thread appending to `data/b.txt` until told to stop
     (like a process that goes on writing an output while it is recorded)."""

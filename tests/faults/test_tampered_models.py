@@ -85,7 +85,7 @@ def assert_refused(message: str, path: Path | str, recorded: str, actual: str) -
 def test_serve_refuses_a_swapped_registry_file(project: Path, mlpipe: Invoke, iris: tuple,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[str] = []
-    monkeypatch.setattr("mlpipe.serving.app.run_server", lambda *a, **k: started.append("x"))
+    monkeypatch.setattr("mlpipe.serving.server.run_server", lambda *a, **k: started.append("x"))
     version, stored = register(project, iris[0])
     write_tree(project, {"mlpipe.yaml": "stages: {}\n"})
     marker = project / "pwned"

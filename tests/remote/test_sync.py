@@ -150,9 +150,11 @@ def test_an_unreachable_remote_during_a_run_is_one_warning(made: Made, tmp_path:
 
 
 def test_the_session_asks_fetch_on_a_run_cache_miss_only(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"mlpipe.yaml": "stages:\n  s:\n    kind: command\n    cmd: 'true'\n"})
+    write_tree(tmp_path, {"mlpipe.yaml": "stages:\n  s:\n    kind: command\n    cmd: 'true'\n"
+                                         "    outs: [out.txt]\n"})
     workspace = Workspace.for_file(tmp_path / "mlpipe.yaml")
     session = Session(workspace, load(workspace.pipeline_file))
+    [stage] = session.spec
     (tmp_path / "out.txt").write_text("x")
     digest = hash_file(tmp_path / "out.txt")
     asked: list[str] = []
@@ -164,10 +166,10 @@ def test_the_session_asks_fetch_on_a_run_cache_miss_only(tmp_path: Path) -> None
         return True
 
     try:
-        assert session.run_hit("k1" * 16) is None  # no fetch set: a plain miss
+        assert session.run_hit("k1" * 16, stage) is None  # no fetch set: a plain miss
         session.fetch = fetch
-        assert session.run_hit("k1" * 16) == RunEntry({"out.txt": digest}, None)
-        assert session.run_hit("k1" * 16) is not None  # now local: not asked again
+        assert session.run_hit("k1" * 16, stage) == RunEntry({"out.txt": digest}, None)
+        assert session.run_hit("k1" * 16, stage) is not None  # now local: not asked again
         assert asked == ["k1" * 16]
     finally:
         session.close()

@@ -22,6 +22,7 @@ from mlpipe.core.planner import (
 )
 from mlpipe.spec.model import StageSpec
 from mlpipe.state.lockfile import LockEntry
+from mlpipe.state.recordcheck import RecordMismatch
 from mlpipe.state.runcache import RunEntry
 
 VERSIONS = {"kind": "command/1"}
@@ -235,12 +236,21 @@ class TestGatherFacts:
             seen.append(dict(outs))
             return True
 
-        facts = gather_facts(stage, DEPS, OUTS, VERSIONS, locked(stage, outs={"f": "h-f"}),
+        recorded = {"features.csv": "h-f"}
+        facts = gather_facts(stage, DEPS, OUTS, VERSIONS, locked(stage, outs=recorded),
                              lambda key: None, stored)
-        assert facts.lock_outs_stored is True and seen == [{"f": "h-f"}]
-        empty = gather_facts(stage, DEPS, OUTS, VERSIONS, locked(stage, outs={}),
+        assert facts.lock_outs_stored is True and seen == [recorded]
+        no_outs = make_stage(outs=())
+        empty = gather_facts(no_outs, DEPS, {}, VERSIONS, locked(no_outs, outs={}),
                              lambda key: None, stored)
         assert empty.lock_outs_stored is False and len(seen) == 1
+
+    def test_a_current_lock_entry_naming_other_outputs_is_refused(self) -> None:
+        stage = make_stage()
+        edited = locked(stage, outs={"../features.csv": "h-feat"})
+        with pytest.raises(RecordMismatch, match=r"records outputs \['../features.csv'\]"):
+            gather_facts(stage, DEPS, OUTS, VERSIONS, edited, lambda key: None,
+                         lambda outs: True)
 
 
     def test_a_current_stage_with_its_recorded_outputs_looks_nothing_up(self) -> None:
@@ -297,7 +307,7 @@ def plan_chain(disk: Mapping[str, str | None], lock: Mapping[str, LockEntry],
                stored: bool = False) -> list[tuple[str, Action, tuple[str, ...]]]:
     inputs = PlanInputs(order=order, writers=writers, disk=disk,
                         versions={"command": VERSIONS}, lock=lock,
-                        run_hit=lambda key: (hits or {}).get(key),
+                        run_hit=lambda key, stage: (hits or {}).get(key),
                         stored=lambda outs: stored, force=force)
     return [(d.stage, d.action, d.reasons) for d in plan(inputs)]
 
@@ -368,7 +378,7 @@ class TestPlan:
         disk = {**DISK, "model.pkl": None}
         inputs = PlanInputs(order=CHAIN, writers=writers, disk=disk,
                             versions={"command": VERSIONS}, lock=chain_lock(),
-                            run_hit=lambda key: None, stored=lambda outs: False)
+                            run_hit=lambda key, stage: None, stored=lambda outs: False)
         result = plan(inputs)
         assert [d.stage for d in result.stale] == ["train"]
         assert result.stale[0].reasons == ("out model.pkl missing",)
@@ -399,7 +409,7 @@ class TestInsideARestoredDirectory:
         inputs = PlanInputs(order=(SPLIT, USE),
                             writers=lambda p: {"split"} if p.startswith("parts") else set(),
                             disk=disk, versions={"command": VERSIONS}, lock=lock,
-                            run_hit=lambda key: hits.get(key), stored=lambda outs: True,
+                            run_hit=lambda key, stage: hits.get(key), stored=lambda outs: True,
                             listing=lambda digest: listing.get(digest.replace(old_dir, "old")))
         return [(d.stage, d.action) for d in plan(inputs)]
 
