@@ -252,6 +252,37 @@ class OutputWriteError(MlpipeError):
                                   f"with {option}"))
 
 
+class LockConflictError(LockFileError):
+    """mlpipe.lock still holds git conflict markers (a LockFileError, so handlers of
+    unreadable lock files handle it too)."""
+
+    def __init__(self, path: Path, line: int) -> None:
+        self.path = path
+        self.line = line
+        self.detail = f"git conflict markers at line {line}"
+        MlpipeError.__init__(self,
+            f"{path}:{line}: the lock file holds git conflict markers from a merge; take one "
+            f"side (git checkout --theirs -- {path.name}) and run `mlpipe run` to re-record "
+            "what changed, and run `mlpipe hooks install` so git merges lock files stage by "
+            "stage from now on"
+        )
+
+
+class OutputConflictError(MlpipeError):
+    """Two pipeline files in one directory write the same path."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: str, first: Path, second: Path, stages: tuple[str, str]) -> None:
+        self.path = path
+        self.files = (first, second)
+        super().__init__(
+            f"{second}: stage '{stages[1]}' writes {path}, which stage '{stages[0]}' of "
+            f"{first} also writes; pipeline files in one directory share it, so give one of "
+            "them another output path"
+        )
+
+
 class RegistryError(MlpipeError):
     """An unknown model, version or alias, a bad reference, or a tampered model file."""
 

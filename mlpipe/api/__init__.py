@@ -175,7 +175,7 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
         return session.checked_lock(lambda: plan(PlanInputs(
             order=order, writers=graph.writers, disk=disk, versions=session.versions,
             lock=session.lock, run_hit=session.run_hit, stored=session.store.has_all,
-            force=force, listing=session.listing)))
+            force=force, unmerged=session.lock.unmerged, listing=session.listing)))
     finally:
         session.close()
 
@@ -221,10 +221,12 @@ def _remote_files(spec: ExecutorSpec, options: RunOptions) -> str | None:
 def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
         on_event: Callable[[Event], None] = lambda _: None) -> RunReport:
     """Bring the selected stages up to date; holds the pipeline's run lock meanwhile."""
+    from mlpipe.api import gitops
     from mlpipe.execute import paramsio  # status does not need them
     from mlpipe.execute.scheduler import Scheduler
 
     loaded = load(path, options.overrides, options.shared_state)
+    gitops.check_siblings(loaded)
     graph = _select(loaded, options.selection)
     order = graph.order()
     results: list[StageReport] = []
@@ -254,6 +256,9 @@ def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
                 scheduler = Scheduler(session, executor, options.policy, options.force,
                                       collect, stage_env)
                 scheduler.run(order, {stage.name: graph.upstream(stage.name) for stage in order})
+            if session.removed:  # drop the entries of stages the pipeline no longer has
+                session.write_lock()
+            gitops.sync_ignored(loaded)
             if link is not None and options.push:
                 done = {r.name for r in results if r.status in (Status.RAN, Status.RESTORED)}
                 pushed = link.push(session.lock, [s for s in order if s.name in done])

@@ -37,10 +37,12 @@ def install(
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an existing hook, keeping it as <hook>.mlpipe-backup.")] = False,
 ) -> None:
-    """Write git hooks (pre-commit when no hook is named). Existing hooks are never overwritten
-    silently: without --force, a hook mlpipe did not write stops the install."""
+    """Write git hooks (pre-commit when no hook is named) and register the lock files' merge
+    driver. Existing hooks are never overwritten silently: without --force, a hook mlpipe did
+    not write stops the install."""
     from mlpipe.api import staged
     from mlpipe.vcs import hooks as githooks
+    from mlpipe.vcs import mergedriver
 
     top, hooks_dir = _hooks_dir()
     pipelines = _from_top(top, files, must_exist=True)
@@ -49,6 +51,9 @@ def install(
     for change in githooks.install(hooks_dir, chosen or ["pre-commit"], pipelines, force,
                                    list(dict.fromkeys(watch))):
         typer.echo(f"{change.hook}: {change.action} ({change.path})")
+    locks = [Path(p).with_suffix(".lock").as_posix() for p in pipelines]
+    for line in mergedriver.install(top, locks):
+        typer.echo(line)
 
 
 def _from_top(top: Path, files: list[Path] | None, must_exist: bool) -> list[str]:
@@ -98,13 +103,16 @@ def check_staged(
 def uninstall() -> None:
     """Remove the hooks mlpipe wrote (others are left alone) and restore replaced ones."""
     from mlpipe.vcs import hooks as githooks
+    from mlpipe.vcs import mergedriver
 
-    _, hooks_dir = _hooks_dir()
+    top, hooks_dir = _hooks_dir()
     changes = githooks.uninstall(hooks_dir)
     for change in changes:
         typer.echo(f"{change.hook}: {change.action} ({change.path})")
     if not changes:
         typer.echo("no mlpipe hooks installed")
+    for line in mergedriver.uninstall(top):
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

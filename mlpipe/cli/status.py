@@ -24,11 +24,20 @@ def status(
         "--rev", help="What would run if the work tree were at this git revision.",
         show_default=False)] = None,
     as_json: opt.Json = False,
+    lock: Annotated[bool, typer.Option(
+        "--lock", help="Check only that the lock file matches the pipeline file, params and "
+        "dep content (no data needed); exit 3 when it does not.")] = False,
 ) -> None:
     """Show which stages are stale and why. Exit 0, or 3 with --fail-if-stale when stale."""
     from mlpipe import api
     from mlpipe.cli import render
 
+    if lock:
+        if targets or downstream or no_deps or overrides or rev or fail_if_stale:
+            raise UsageError("--lock checks the whole pipeline as committed: it takes no "
+                             "targets, --downstream, --no-deps, -S, --rev or --fail-if-stale")
+        _lock_gate(file, as_json)
+        return
     err = render.stderr_out()
     if rev is not None:
         if targets or downstream or no_deps or overrides:
@@ -53,6 +62,28 @@ def status(
         github.write_outputs({"stale": str(bool(stale)).lower(),
                               "stages-stale": ",".join(stale)})
     if fail_if_stale and plan.stale:
+        raise typer.Exit(EXIT_STALE)
+
+
+def _lock_gate(file: Path, as_json: bool) -> None:
+    """Print the stages whose lock entry does not match; exit 3 when there is one."""
+    import json
+
+    from mlpipe.api import gitops
+
+    found = gitops.check_lock(file)
+    lock_name = file.with_suffix(".lock").name
+    if as_json:
+        typer.echo(json.dumps({"lock_matches": not found, "stages": [
+            {"stage": m.stage, "reasons": list(m.reasons)} for m in found]}, indent=2))
+    elif not found:
+        typer.echo(f"{lock_name} matches the pipeline")
+    else:
+        for mismatch in found:
+            typer.echo(f"{mismatch.stage}: {mismatch.reason}")
+        typer.echo(f"{lock_name} does not match the pipeline: run `mlpipe run`, then "
+                   f"`git add {lock_name}`", err=True)
+    if found:
         raise typer.Exit(EXIT_STALE)
 
 

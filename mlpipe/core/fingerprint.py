@@ -13,7 +13,7 @@ params it uses, and the content hash of every dep. Deliberately NOT in the key:
   (or orphan the cached results of) stages that already finished;
 - `desc` and the stage's line in the file: documentation and position;
 - the git commit: every commit would otherwise invalidate every stage. The commit is
-  *recorded* (lock file and history, see execute/record.py), never keyed.
+  *recorded* (run-cache and history, see execute/record.py), never keyed.
 
 Pure: dep hashes come in as a mapping; nothing here touches the disk.
 """

@@ -12,7 +12,7 @@ stage writes the same bytes as before, the stages after it are up to date.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
@@ -24,6 +24,8 @@ from mlpipe.state.hashing import dir_hash, is_dir_hash
 from mlpipe.state.lockfile import LockEntry
 from mlpipe.state.recordcheck import check_outputs
 from mlpipe.state.runcache import RunEntry, can_cache
+
+MERGE_REASON = "changed on both sides of a merge"
 
 
 class Action(Enum):
@@ -77,7 +79,6 @@ class Decision:
         reasons: Why, in words for a user (empty when up to date).
         key: The stage key, when known.
         restore: For RESTORE: out path -> hash to bring back.
-        restore_commit: For RESTORE: the commit those outputs were produced at.
     """
 
     stage: str
@@ -85,7 +86,6 @@ class Decision:
     reasons: tuple[str, ...] = ()
     key: str | None = None
     restore: Mapping[str, str] = field(default_factory=dict)
-    restore_commit: str | None = None
 
     @property
     def reason(self) -> str:
@@ -139,10 +139,12 @@ def _show(value: Any) -> str:
 _ABSENT = object()
 
 
-def stale_reasons(stage: StageSpec, facts: StageFacts, lock: LockEntry | None) -> list[str]:
-    """Why a stage's recorded result no longer matches its inputs ([] when it does)."""
+def stale_reasons(stage: StageSpec, facts: StageFacts, lock: LockEntry | None,
+                  unmerged: bool = False) -> list[str]:
+    """Why a stage's recorded result no longer matches its inputs ([] when it does);
+    `unmerged`: a lock merge dropped its entry (see state/lockmerge.py)."""
     if lock is None:
-        return ["never ran"]
+        return [MERGE_REASON if unmerged else "never ran"]
     if facts.key is not None and facts.key == lock.key:
         return []
     reasons: list[str] = []
@@ -183,8 +185,9 @@ def out_problems(facts: StageFacts, lock: LockEntry) -> list[str]:
 
 
 def decide(stage: StageSpec, facts: StageFacts, lock: LockEntry | None,
-           force: bool = False) -> Decision:
-    """The decision for one stage given what was observed about it."""
+           force: bool = False, unmerged: bool = False) -> Decision:
+    """The decision for one stage given what was observed about it (`unmerged`: see
+    `stale_reasons`)."""
     name, key = stage.name, facts.key
     if stage.frozen:
         return Decision(name, Action.UP_TO_DATE, ("frozen",), key)
@@ -192,11 +195,11 @@ def decide(stage: StageSpec, facts: StageFacts, lock: LockEntry | None,
         return Decision(name, Action.RUN, ("always_run",), key)
     if force:
         return Decision(name, Action.RUN, ("forced",), key)
-    reasons = stale_reasons(stage, facts, lock)
+    reasons = stale_reasons(stage, facts, lock, unmerged)
     if reasons:
         if facts.run_hit is not None:
             return Decision(name, Action.RESTORE, (*reasons, "seen before: restore from cache"),
-                            key, facts.run_hit.outs, facts.run_hit.commit)
+                            key, facts.run_hit.outs)
         return Decision(name, Action.RUN, tuple(reasons), key)
     assert lock is not None  # no stale reasons implies a lock entry
     problems = out_problems(facts, lock)
@@ -204,7 +207,7 @@ def decide(stage: StageSpec, facts: StageFacts, lock: LockEntry | None,
         return Decision(name, Action.UP_TO_DATE, (), key)
     if facts.lock_outs_stored:
         return Decision(name, Action.RESTORE, (*problems, "restore from cache"), key,
-                        lock.outs, lock.commit)
+                        lock.outs)
     return Decision(name, Action.RUN, tuple(problems), key)
 
 
@@ -221,6 +224,7 @@ class PlanInputs:
         run_hit: (stage key, stage) -> run-cache entry whose objects are stored.
         stored: Whether the store holds all of these outputs.
         force: Run every selected stage.
+        unmerged: Stages a lock merge dropped because both sides changed them.
         listing: A directory's hash -> its files (relative path, hash), or None when the
             store cannot tell; how a dep inside an upstream directory that will be restored
             is known before the directory is back.
@@ -234,6 +238,7 @@ class PlanInputs:
     run_hit: Callable[[str, StageSpec], RunEntry | None]
     stored: Callable[[Mapping[str, str]], bool]
     force: bool = False
+    unmerged: Collection[str] = ()
     listing: Callable[[str], Sequence[tuple[str, str]] | None] = lambda _digest: None
 
 
@@ -248,7 +253,7 @@ def plan(inputs: PlanInputs) -> Plan:
         lock = inputs.lock.get(stage.name)
         facts = gather_facts(stage, deps, outs, inputs.versions[stage.kind], lock,
                              partial(_hit_of, inputs.run_hit, stage), inputs.stored)
-        decision = decide(stage, facts, lock, inputs.force)
+        decision = decide(stage, facts, lock, inputs.force, stage.name in inputs.unmerged)
         decisions.append(decision)
         if decision.action is Action.RUN:
             predicted[stage.name] = Pending(stage.name)

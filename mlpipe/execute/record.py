@@ -6,8 +6,9 @@ outputs in the store, then the run-cache entry, the lock entry (lock file rewrit
 atomically) and a history row. A stage that failed, timed out or was killed records nothing
 but a "failed" history row (or nothing at all), so its partial outputs never count as valid.
 
-The git commit is recorded here (lock file and history) and deliberately kept out of stage
-keys (see fingerprint.py).
+The git commit is recorded here (run-cache entry and history) and deliberately kept out of
+stage keys (see fingerprint.py) and out of the lock file, which two clones at different
+commits must write alike.
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ class Recorded:
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _entry(session: Session, stage: StageSpec, key: str, deps: Mapping[str, Any],
-           outs: Mapping[str, str], commit: str | None) -> LockEntry:
+def _entry(stage: StageSpec, key: str, deps: Mapping[str, Any],
+           outs: Mapping[str, str]) -> LockEntry:
     return LockEntry(kind=stage.kind, key=key, definition=template_hash(stage),
                      cmd=kinds.get(stage.kind).display(stage.config),
-                     params=dict(stage.params), deps=dict(deps), outs=dict(outs), commit=commit)
+                     params=dict(stage.params), deps=dict(deps), outs=dict(outs))
 
 
 def restore(session: Session, stage: StageSpec, decision: Decision) -> None:
@@ -71,8 +72,8 @@ def restore(session: Session, stage: StageSpec, decision: Decision) -> None:
         session.hasher.forget([path])
         session.hasher.remember(path, digest, manifest)
     deps = session.hasher.hash(stage.deps)
-    session.lock[stage.name] = _entry(session, stage, decision.key, deps, decision.restore,
-                                      decision.restore_commit)
+    assert decision.key is not None  # a restore always has a key
+    session.lock[stage.name] = _entry(stage, decision.key, deps, decision.restore)
     session.write_lock()
 
 
@@ -164,8 +165,7 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
     stored_outs = {path: digest for path, digest in outs.items() if digest is not None}
     if can_cache(stage):
         session.runcache.put(key, RunEntry(stored_outs, session.commit, frozenset(executable)))
-    session.lock[stage.name] = _entry(session, stage, key, deps_after, stored_outs,
-                                      session.commit)
+    session.lock[stage.name] = _entry(stage, key, deps_after, stored_outs)
     session.write_lock()
     return Recorded(True, metrics=metrics)
 

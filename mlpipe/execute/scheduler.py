@@ -84,13 +84,15 @@ class Scheduler:
     def _start(self, stage: StageSpec, running: dict[Future[TaskOutcome], _Running]) -> None:
         session = self.session
         facts = session.facts(stage)
-        decision = decide(stage, facts, session.lock.get(stage.name), self.force)
+        decision = decide(stage, facts, session.lock.get(stage.name), self.force,
+                          stage.name in session.lock.unmerged)
         key_lock = None
         if decision.action is Action.RUN and facts.key is not None and can_cache(stage):
             # another run sharing the cache may be producing this key: wait, then look again
             key_lock = keylock.acquire(session.workspace.state_dir / "locks", facts.key)
             facts = session.facts(stage)
-            decision = decide(stage, facts, session.lock.get(stage.name), self.force)
+            decision = decide(stage, facts, session.lock.get(stage.name), self.force,
+                              stage.name in session.lock.unmerged)
             if decision.action is not Action.RUN:
                 keylock.release(key_lock)
                 key_lock = None

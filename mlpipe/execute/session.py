@@ -20,7 +20,6 @@ from mlpipe.state.filehash import PathHasher
 from mlpipe.state.fsutil import fsync_file
 from mlpipe.state.hashmemo import StateCache
 from mlpipe.state.history import History
-from mlpipe.state.lockfile import LockEntry
 from mlpipe.state.objects import ObjectStore
 from mlpipe.state.recordcheck import RecordMismatch, check_outputs
 from mlpipe.state.runcache import RunCache, RunEntry
@@ -42,7 +41,9 @@ class Session:
         workspace: Paths of the pipeline.
         spec: The pipeline.
         on_event: Receives notices (and, during a run, stage events).
-        lock: Stage name -> lock entry, as read at the start and updated as stages finish.
+        lock: Stage name -> lock entry, as read at the start (less the entries of stages the
+            pipeline no longer has) and updated as stages finish.
+        removed: Stages the lock file records that the pipeline no longer has.
         fetch: On a run-cache miss, brings a key's entry and objects from elsewhere (the
             remote of `run --pull`) into the local cache; True when it brought something.
     """
@@ -50,7 +51,8 @@ class Session:
     workspace: Workspace
     spec: PipelineSpec
     on_event: Callable[[Event], None] = lambda _: None
-    lock: dict[str, LockEntry] = field(default_factory=dict)
+    lock: lockfile.Lock = field(default_factory=lockfile.Lock)
+    removed: tuple[str, ...] = ()
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     fetch: Callable[[str], bool] | None = None
 
@@ -61,7 +63,11 @@ class Session:
         self.store = ObjectStore(ws.objects_dir)
         self.runcache = RunCache(ws.runs_dir, self.warn)
         self.history = History(ws.history_db, self.warn)
-        self.lock = lockfile.read(ws.lock_file, ws.lock_memo)
+        lock = lockfile.read(ws.lock_file, ws.lock_memo)
+        names = set(self.spec.names)
+        self.removed = tuple(sorted(set(lock) - names))
+        self.lock = lockfile.Lock({n: e for n, e in lock.items() if n in names},
+                                  lock.unmerged & names)
         self._lock_writer = lockfile.LockWriter(ws.lock_file)
         self._lock_written = False
 

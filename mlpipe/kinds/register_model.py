@@ -30,7 +30,7 @@ Registering the same bytes again returns the stored card unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,22 @@ def card_facts(ctx: StageContext, report: dict[str, Any] | None) -> cardlib.Card
     return cardlib.CardFacts(
         intended_use=intended_use(ctx.pipeline_file), report=report, validation=validation,
         validation_path=config.get("validation"),
-        stages=cardlib.upstream_stages(lock, paths), mlpipe_version=__version__)
+        stages=cardlib.upstream_stages(lock, paths, _commit_of(root)),
+        mlpipe_version=__version__)
+
+
+def _commit_of(root: Path) -> Callable[[str], str | None]:
+    """Stage key -> the commit its run-cache entry records (None when there is none)."""
+    from mlpipe.state.runcache import RunCache
+    from mlpipe.state.workspace import STATE_DIR
+
+    runs = RunCache(root / STATE_DIR / "cache" / "runs")
+
+    def commit_of(key: str) -> str | None:
+        entry = runs.get(key)
+        return entry.commit if entry is not None else None
+
+    return commit_of
 
 
 def write_card(ctx: StageContext, version: ModelVersion, facts: cardlib.CardFacts) -> None:

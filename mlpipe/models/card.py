@@ -10,7 +10,7 @@ its version is first registered, and stored with it (see `mlpipe.models.cardstor
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -61,12 +61,15 @@ class CardSection:
     rows: tuple[tuple[str, ...], ...] = ()
 
 
-def upstream_stages(lock: Mapping[str, LockEntry], paths: Iterable[str]) -> dict[str, Any]:
+def upstream_stages(lock: Mapping[str, LockEntry], paths: Iterable[str],
+                    commit_of: Callable[[str], str | None] = lambda _: None) -> dict[str, Any]:
     """The stages that produced `paths`, and the stages before them, from the lock file.
 
     Args:
         lock: Stage name -> lock entry (the pipeline's lock file).
         paths: The files the model was registered from, relative to the root.
+        commit_of: Stage key -> the commit it was run at (the run-cache records it; the lock
+            file does not).
 
     Returns:
         Stage name -> {"key", "commit", "params", "deps"}, sorted by name.
@@ -86,8 +89,8 @@ def upstream_stages(lock: Mapping[str, LockEntry], paths: Iterable[str]) -> dict
         if stage is None or stage in found:
             continue
         entry = lock[stage]
-        found[stage] = {"key": entry.key, "commit": entry.commit, "params": dict(entry.params),
-                        "deps": dict(entry.deps)}
+        found[stage] = {"key": entry.key, "commit": commit_of(entry.key),
+                        "params": dict(entry.params), "deps": dict(entry.deps)}
         todo.extend(entry.deps)
     return dict(sorted(found.items()))
 

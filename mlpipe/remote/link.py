@@ -54,7 +54,11 @@ def push_lock(remote: RemoteStore, local: Local, lock: Mapping[str, LockEntry],
     Raises:
         RemoteError: The remote cannot be reached or listed.
     """
-    return push(remote, local.store, wanted(lock, stages), jobs)
+    def commit_of(key: str) -> str | None:
+        entry = local.runcache.get(key)
+        return entry.commit if entry is not None else None
+
+    return push(remote, local.store, wanted(lock, stages, commit_of), jobs)
 
 
 def pull_lock(remote: RemoteStore, local: Local, lock: Mapping[str, LockEntry],

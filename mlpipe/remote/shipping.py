@@ -58,7 +58,8 @@ class RemoteStaging:
     def ship(self, task: StageTask) -> Shipment | TaskOutcome:
         """Upload the task's deps the remote lacks; the Shipment a worker needs, or a
         failed outcome saying why they cannot be shipped."""
-        outside = sorted(path for path in task.stage.deps if Path(path).is_absolute())
+        outside = sorted(path for path in task.stage.deps
+                         if Path(path).is_absolute() or path == ".." or path.startswith("../"))
         if outside:
             return failed(task, f"dep {outside[0]} is outside the pipeline root, and "
                                 "--worker-files remote ships only what is under it; move it "

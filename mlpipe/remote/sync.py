@@ -88,8 +88,12 @@ class TransferResult:
         return not self.failures
 
 
-def wanted(lock: Mapping[str, LockEntry], stages: Iterable[StageSpec]) -> Wanted:
-    """The objects and run-cache entries the lock file records for these stages."""
+def wanted(lock: Mapping[str, LockEntry], stages: Iterable[StageSpec],
+           commit_of: Callable[[str], str | None] = lambda _: None) -> Wanted:
+    """The objects and run-cache entries the lock file records for these stages.
+
+    The lock file records no commit; `commit_of` gives a key's from the local run-cache.
+    """
     objects: dict[str, str] = {}
     entries: dict[str, RunEntry] = {}
     for stage in stages:
@@ -99,7 +103,7 @@ def wanted(lock: Mapping[str, LockEntry], stages: Iterable[StageSpec]) -> Wanted
         for path, digest in sorted(entry.outs.items()):
             objects.setdefault(str(digest), f"stage '{stage.name}' output {path}")
         if entry.outs and can_cache(stage) and is_key(entry.key):
-            entries[entry.key] = RunEntry(dict(entry.outs), entry.commit)
+            entries[entry.key] = RunEntry(dict(entry.outs), commit_of(entry.key))
     return Wanted(objects, entries)
 
 

@@ -20,7 +20,8 @@ class StageSpec:
         name: The stage's name, unique in its pipeline.
         kind: Name of the stage kind that runs it (`command`, `train`, ...).
         config: Kind-specific fields after `${params...}` interpolation (e.g. `{"cmd": ...}`).
-        deps: Paths the stage reads, relative to the root (absolute when outside it).
+        deps: Paths the stage reads, relative to the root (`../x` outside it; absolute only
+            when written absolute).
         code: The project's Python files the stage runs (named by import path in its config,
             and the local modules they import); they are deps too (see spec/localcode.py).
         outs: Paths the stage writes, relative to the root; includes `metrics` and `outputs`.
@@ -71,6 +72,8 @@ class PipelineSpec:
         executor: What runs the stages (`executor:`; local by default).
         params_file: The `params_file:` as written (relative to the root), if any.
         overrides: Dotted key -> value of each `-S` override of this load.
+        gitignore: Whether `mlpipe run` keeps the outputs in `.gitignore` (see
+            state/ignorefile.py).
     """
 
     path: Path
@@ -81,6 +84,7 @@ class PipelineSpec:
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     params_file: str | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    gitignore: bool = True
 
     @property
     def root(self) -> Path:

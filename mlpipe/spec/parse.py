@@ -18,7 +18,7 @@ from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.spec.yamlio import MarkedDict, load_file
 
 TOP_LEVEL_FIELDS = ("name", "description", "params", "params_file", "remote", "executor",
-                    "stages", "vars")
+                    "stages", "vars", "gitignore")
 # Fields every stage may have, whatever its kind.
 COMMON_FIELDS = ("kind", "desc", "deps", "outs", "metrics", "params", "needs", "frozen",
                  "always_run", "timeout")
@@ -74,11 +74,15 @@ def parse(raw: Any, path: Path, overrides: Sequence[str] = ()) -> PipelineSpec:
     stages = refs.resolve(stages, path.parent, lambda stage, key, problem: _Located(
         path, stages_raw[stage], stage).error(problem, key))
     name = raw.get("name") or path.parent.name
+    gitignore = raw.get("gitignore", True)
+    if not isinstance(gitignore, bool):
+        raise top.error("'gitignore' must be true or false", "gitignore")
     return PipelineSpec(path=path, name=str(name), params=params, stages=stages,
                         remote=settings.parse_remote(raw.get("remote"), top.error),
                         executor=settings.parse_executor(raw.get("executor"), top.error),
                         params_file=raw.get("params_file"),
-                        overrides=dict(paramlib.parse_override(text) for text in overrides))
+                        overrides=dict(paramlib.parse_override(text) for text in overrides),
+                        gitignore=gitignore)
 
 
 def _with_text_keys(path: Path, mapping: MarkedDict) -> MarkedDict:
@@ -243,7 +247,7 @@ def _string_list(loc: _Located, mapping: Mapping[str, Any], key: str) -> list[st
 
 def _normalize(loc: _Located, root: Path, raw: str, key: str, must_be_inside: bool = True
                ) -> str:
-    """Path relative to the root in POSIX form; absolute when a dep lies outside the root.
+    """Path relative to the root in POSIX form (see refs.normalize for a dep outside it).
 
     An output (`must_be_inside`) must be relative, stay inside the root once `..` is resolved,
     and not lead out of it through a symlink: mlpipe deletes and restores outputs.

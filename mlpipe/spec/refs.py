@@ -26,12 +26,18 @@ ErrorAt = Callable[[str, str, str], SpecError]
 
 
 def normalize(root: Path, raw: str) -> tuple[str, bool]:
-    """(path relative to root in POSIX form, True) or (absolute path, False) when outside."""
-    full = os.path.normpath(os.path.join(root, os.path.expanduser(raw)))
-    rel = os.path.relpath(full, root)
+    """(path relative to root in POSIX form, True), or (path, False) when it lies outside.
+
+    A path outside the root stays relative (`../shared/raw.csv`) when it was written relative,
+    so the stage key and the lock file are the same in every clone; one written absolute (or
+    from `~`) stays absolute, as the pipeline file says.
+    """
+    expanded = os.path.expanduser(raw)
+    full = os.path.normpath(os.path.join(root, expanded))
+    rel = Path(os.path.relpath(full, root)).as_posix()
     if rel in (".", "..") or rel.startswith("../"):
-        return Path(full).as_posix(), False
-    return Path(rel).as_posix(), True
+        return (Path(full).as_posix() if os.path.isabs(expanded) else rel), False
+    return rel, True
 
 
 def path_problem(raw: str) -> str | None:

@@ -1,8 +1,15 @@
-"""`mlpipe.lock`: what each stage last produced, from what, at which commit.
+"""`mlpipe.lock`: what each stage last produced, and from what.
 
-Meant to be committed beside the pipeline file, so it is written for clean diffs: YAML with a
-format version, stages sorted by name, fields in a fixed order, no timestamps. It is replaced
-atomically, so a killed run leaves the previous complete file.
+Meant to be committed beside the pipeline file, so it is written for clean diffs and is a pure
+function of the pipeline and the content it ran on: YAML with a format version, stages sorted
+by name, fields in a fixed order, paths relative to the pipeline root, no timestamps and
+nothing that depends on the clone, the machine or the commit (which commit produced what
+stays in the run history and the run-cache). It is replaced atomically, so a killed run
+leaves the previous complete file.
+
+Lock files written before this format dropped the per-stage `commit:` still read; the field
+is ignored. `unmerged:` lists the stages a lock merge dropped because both sides changed them
+(see state/lockmerge.py); it goes away as they run again.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from mlpipe.errors import LockFileError
+from mlpipe.errors import LockConflictError, LockFileError
 from mlpipe.state.fsutil import atomic_write_text
 from mlpipe.state.hashing import hash_bytes
 from mlpipe.state.recordcheck import lock_problem
@@ -37,7 +44,6 @@ class LockEntry:
         params: Used param values.
         deps: Dep path -> content hash.
         outs: Out path -> content hash.
-        commit: The git commit the outputs were produced at.
     """
 
     kind: str
@@ -47,7 +53,6 @@ class LockEntry:
     params: Mapping[str, Any] = field(default_factory=dict)
     deps: Mapping[str, str | None] = field(default_factory=dict)
     outs: Mapping[str, str] = field(default_factory=dict)
-    commit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"kind": self.kind, "key": self.key,
@@ -57,8 +62,25 @@ class LockEntry:
         body["params"] = _sorted(dict(self.params))
         body["deps"] = dict(sorted(self.deps.items()))
         body["outs"] = dict(sorted(self.outs.items()))
-        body["commit"] = self.commit
         return body
+
+
+# Fields of older lock files that are read and ignored: the commit a stage was run at made
+# two clones with the same results write different lock files.
+DROPPED_FIELDS = ("commit",)
+
+
+class Lock(dict[str, LockEntry]):
+    """Stage name -> entry, and the stages a merge dropped (see the module docstring).
+
+    Attributes:
+        unmerged: Names of stages changed on both sides of a merge, not re-run since.
+    """
+
+    def __init__(self, entries: Mapping[str, LockEntry] | None = None,
+                 unmerged: frozenset[str] = frozenset()) -> None:
+        super().__init__(entries or {})
+        self.unmerged = unmerged
 
 
 def _sorted(value: Any) -> Any:
@@ -70,7 +92,7 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def read(path: Path, memo: Path | None = None) -> dict[str, LockEntry]:
+def read(path: Path, memo: Path | None = None) -> Lock:
     """Stage name -> entry; {} when the file does not exist.
 
     Args:
@@ -83,7 +105,7 @@ def read(path: Path, memo: Path | None = None) -> dict[str, LockEntry]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return {}
+        return Lock()
     except OSError as exc:
         raise LockFileError(path, str(exc)) from None
     if memo is None:
@@ -133,22 +155,33 @@ def _memo_put(memo: Path, digest: str, raw: Any) -> None:
         return
 
 
-def loads(text: str, path: Path) -> dict[str, LockEntry]:
+def loads(text: str, path: Path) -> Lock:
     """Stage name -> entry from a lock file's text; `path` names it in errors."""
     return _entries(_parse(text, path), path)
 
 
 def _parse(text: str, path: Path) -> Any:
+    conflict = conflict_line(text)
+    if conflict is not None:
+        raise LockConflictError(path, conflict)
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise LockFileError(path, f"invalid YAML: {str(exc).splitlines()[0]}") from None
 
 
-def _entries(raw: Any, path: Path) -> dict[str, LockEntry]:
+def conflict_line(text: str) -> int | None:
+    """The line number of the first git conflict marker in `text`, or None."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith(("<<<<<<< ", ">>>>>>> ", "||||||| ")) or line == "=======":
+            return number
+    return None
+
+
+def _entries(raw: Any, path: Path) -> Lock:
     """Stage name -> entry from the parsed document."""
     if raw is None:
-        return {}
+        return Lock()
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else None
         raise LockFileError(path, f"format {found!r}, expected {FORMAT}")
@@ -157,6 +190,8 @@ def _entries(raw: Any, path: Path) -> dict[str, LockEntry]:
         raise LockFileError(path, "'stages' must be a mapping")
     entries: dict[str, LockEntry] = {}
     for name, body in stages.items():
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k not in DROPPED_FIELDS}
         try:
             entries[str(name)] = LockEntry(**body)
         except TypeError as exc:
@@ -164,7 +199,10 @@ def _entries(raw: Any, path: Path) -> dict[str, LockEntry]:
     problem = lock_problem(entries)
     if problem is not None:
         raise LockFileError(path, problem)
-    return entries
+    unmerged = raw.get("unmerged") or []
+    if not isinstance(unmerged, list) or not all(isinstance(n, str) for n in unmerged):
+        raise LockFileError(path, "'unmerged' must be a list of stage names")
+    return Lock(entries, frozenset(unmerged) - set(entries))
 
 
 def _yaml(body: Any) -> str:
@@ -179,13 +217,21 @@ def _entry_text(name: str, entry: LockEntry) -> str:
     return "".join(f"  {line}" if line.strip() else line for line in lines)
 
 
-def _compose(blocks: list[str]) -> str:
+def _compose(blocks: list[str], unmerged: frozenset[str] = frozenset()) -> str:
     stages = "stages:\n" + "".join(blocks) if blocks else "stages: {}\n"
-    return f"{HEADER}format: {FORMAT}\n{stages}"
+    tail = _yaml({"unmerged": sorted(unmerged)}) if unmerged else ""
+    return f"{HEADER}format: {FORMAT}\n{stages}{tail}"
+
+
+def _unmerged(entries: Mapping[str, LockEntry]) -> frozenset[str]:
+    """The merge-dropped stages still without an entry."""
+    return frozenset(getattr(entries, "unmerged", frozenset())) - set(entries)
 
 
 def dumps(entries: Mapping[str, LockEntry]) -> str:
-    return _compose([_entry_text(name, entries[name]) for name in sorted(entries)])
+    """The lock file's text (a `Lock`'s `unmerged` stages included)."""
+    blocks = [_entry_text(name, entries[name]) for name in sorted(entries)]
+    return _compose(blocks, _unmerged(entries))
 
 
 class LockWriter:
@@ -207,7 +253,7 @@ class LockWriter:
                 cached = (entries[name], _entry_text(name, entries[name]))
                 self._blocks[name] = cached
             blocks.append(cached[1])
-        atomic_write_text(self.path, _compose(blocks), durable)
+        atomic_write_text(self.path, _compose(blocks, _unmerged(entries)), durable)
 
 
 def write(path: Path, entries: Mapping[str, LockEntry]) -> None:

@@ -51,7 +51,8 @@ def lock_problem(stages: Mapping[str, Any]) -> str | None:
             value = getattr(entry, field)
             if not isinstance(value, Mapping):
                 return f"stage '{name}': '{field}' is not a mapping"
-            problem = paths_problem(value)
+            # deps may lie outside the root (`../shared/raw.csv`); only outputs are written
+            problem = paths_problem(value) if field == "outs" else None
             if problem is None and field == "outs" and not all(
                     isinstance(digest, str) for digest in value.values()):
                 problem = "an output hash is not a string"

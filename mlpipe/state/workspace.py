@@ -27,6 +27,12 @@ class Workspace:
 
     @classmethod
     def for_file(cls, path: Path | str | None, shared_state: Path | None = None) -> Workspace:
+        """The workspace of `path`; the default file name is looked for upwards from the
+        current directory (see `find_upwards`)."""
+        if path is None or Path(path) == Path(DEFAULT_FILE):
+            found = find_upwards(Path.cwd(), DEFAULT_FILE)
+            if found is not None:
+                return cls(found, shared_state)
         return cls(Path(path or DEFAULT_FILE).absolute(), shared_state)
 
     @property
@@ -85,3 +91,16 @@ class Workspace:
     @property
     def logs_dir(self) -> Path:
         return self.state_dir / "logs" / self._own_name
+
+
+def find_upwards(start: Path, name: str) -> Path | None:
+    """`name` in `start` or the nearest directory above it, as git finds `.git`; the search
+    stops at the top of the git work tree holding `start` (a directory with `.git`)."""
+    start = start.absolute()
+    for directory in (start, *start.parents):
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+        if (directory / ".git").exists():
+            return None
+    return None

@@ -74,13 +74,16 @@ def test_checkout_of_older_commit_restores_instead_of_rerunning(project: Path,
     assert git(project, "status", "--porcelain", "--", "mlpipe.lock") == ""
 
 
-def test_lock_records_the_commit_and_history_the_dirty_flag(project: Path,
-                                                            mlpipe: Invoke) -> None:
+def test_history_and_run_cache_record_the_commit_the_lock_does_not(project: Path,
+                                                                    mlpipe: Invoke) -> None:
     make_repo(project)
     head = git_commit(project, "pipeline")
     mlpipe("run")
     lock = yaml.safe_load((project / "mlpipe.lock").read_text())
-    assert {entry["commit"] for entry in lock["stages"].values()} == {head}
+    assert all("commit" not in entry for entry in lock["stages"].values())
+    entries = [json.loads(p.read_text()) for p in (project / ".mlpipe/cache/runs").rglob("*")
+               if p.is_file()]
+    assert len(entries) == 3 and {entry["commit"] for entry in entries} == {head}
     assert lock["stages"]["train"]["params"] == {"train.lr": 0.1}
     assert lock["stages"]["train"]["cmd"].endswith("echo 0.1 >> model.txt")
     (project / "raw.csv").write_text("y\n")

@@ -13,14 +13,13 @@ from mlpipe.errors import LockFileError
 from mlpipe.state import lockfile
 from mlpipe.state.lockfile import FORMAT, HEADER, LockEntry
 
-FIELDS = ["kind", "key", "definition", "cmd", "params", "deps", "outs", "commit"]
+FIELDS = ["kind", "key", "definition", "cmd", "params", "deps", "outs"]
 
 TRAIN = LockEntry(
     kind="command", key="k-train", definition="d-train", cmd="python train.py --lr 0.1",
     params={"train.lr": 0.1, "seed": 1, "model": {"depth": 3, "kind": "tree"}},
     deps={"train.py": "h-code", "data/features.csv": "h-feat"},
     outs={"model.pkl": "h-model", "metrics.json": "h-metrics"},
-    commit="0123456789abcdef0123456789abcdef01234567",
 )
 PREPARE = LockEntry(kind="ingest", key="k-prep", definition="d-prep",
                     deps={"raw": "f00d.dir"}, outs={"data/features.csv": "h-feat"})
@@ -33,7 +32,7 @@ def reordered(entry: LockEntry) -> LockEntry:
 
     return LockEntry(kind=entry.kind, key=entry.key, definition=entry.definition,
                      cmd=entry.cmd, params=flip(entry.params), deps=flip(entry.deps),
-                     outs=flip(entry.outs), commit=entry.commit)
+                     outs=flip(entry.outs))
 
 
 class TestRoundTrip:

@@ -36,8 +36,7 @@ LOCK = {
                         outs={"out/ingest/train.parquet": "t1", "out/ingest/test.parquet": "t2"}),
     "train": LockEntry("train", "k-train", "d", params={"model.C": 0.5},
                        deps={"out/ingest/train.parquet": "t1"},
-                       outs={"out/train/model.joblib": "h1", "out/train/meta.json": "m1"},
-                       commit="c0ffee"),
+                       outs={"out/train/model.joblib": "h1", "out/train/meta.json": "m1"}),
     "evaluate": LockEntry("evaluate", "k-eval", "d", params={"gate": 0.8},
                           deps={"out/train/model.joblib": "h1", "out/ingest/test.parquet": "t2"},
                           outs={"out/evaluate/report.json": "r1", "out/evaluate/plots": "p.dir"}),
@@ -53,7 +52,9 @@ VALIDATION = {"passed": False, "checks": [
 
 
 def test_upstream_stages_walk_the_lock_file_back_from_the_inputs() -> None:
-    found = cardlib.upstream_stages(LOCK, ["out/evaluate/report.json", "not/produced.json"])
+    commits = {"k-train": "c0ffee"}
+    found = cardlib.upstream_stages(LOCK, ["out/evaluate/report.json", "not/produced.json"],
+                                    commits.get)
     assert list(found) == ["evaluate", "ingest", "train"]  # 'other' made nothing it used
     assert found["train"] == {"key": "k-train", "commit": "c0ffee", "params": {"model.C": 0.5},
                               "deps": {"out/ingest/train.parquet": "t1"}}
@@ -66,7 +67,8 @@ def test_build_gathers_every_part_of_the_card() -> None:
     facts = cardlib.CardFacts(
         intended_use="Sort flowers.", report=REPORT, validation=VALIDATION,
         validation_path="out/validate/report.json",
-        stages=cardlib.upstream_stages(LOCK, ["out/evaluate/report.json"]),
+        stages=cardlib.upstream_stages(LOCK, ["out/evaluate/report.json"],
+                                       {"k-train": "c0ffee"}.get),
         mlpipe_version="9.9")
     card = cardlib.build(a_version(), facts)
     assert card["model"] == {"name": "iris", "version": 3, "digest": "d" * 32,

@@ -319,8 +319,8 @@ class TestHappyPath:
         """)
         monkeypatch.chdir(tmp_path)
         stage = load(Path("proj/sub/mlpipe.yaml")).stage("a")
-        shared = (tmp_path / "proj" / "shared.csv").as_posix()
-        assert stage.deps == ("raw.csv", "src/x.py", shared, "/abs/in.csv")
+        # outside the root: relative as written (the same in every clone), absolute as written
+        assert stage.deps == ("raw.csv", "src/x.py", "../shared.csv", "/abs/in.csv")
         assert stage.outs == ("out", "model.pkl", "eval/m.json")
         assert stage.metrics == ("eval/m.json",)
         spec = load(Path("proj/sub/mlpipe.yaml"))

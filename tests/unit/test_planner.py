@@ -45,10 +45,10 @@ OUTS = {"features.csv": "h-feat"}
 
 
 def locked(stage: StageSpec, deps: Mapping[str, str] = DEPS, outs: Mapping[str, str] = OUTS,
-           versions: Mapping[str, str] = VERSIONS, commit: str = "c0ffee") -> LockEntry:
+           versions: Mapping[str, str] = VERSIONS) -> LockEntry:
     return LockEntry(kind=stage.kind, key=stage_key(stage, versions, deps),
                      definition=template_hash(stage), cmd=str(stage.config.get("cmd")),
-                     params=dict(stage.params), deps=dict(deps), outs=dict(outs), commit=commit)
+                     params=dict(stage.params), deps=dict(deps), outs=dict(outs))
 
 
 def observe(stage: StageSpec, deps: Mapping[str, Observed] = DEPS,
@@ -155,11 +155,10 @@ class TestDecide:
     @pytest.mark.parametrize("outs_now", [{"features.csv": None}, {"features.csv": "h-edited"}])
     def test_bad_out_is_restored_when_stored(self, outs_now: dict[str, str | None]) -> None:
         stage = make_stage()
-        decision = decide_now(stage, locked(stage, commit="abc123"), outs=outs_now, stored=True)
+        decision = decide_now(stage, locked(stage), outs=outs_now, stored=True)
         assert decision.action is Action.RESTORE
         assert decision.reasons[-1] == "restore from cache"
         assert decision.restore == OUTS
-        assert decision.restore_commit == "abc123"
 
     def test_run_cache_hit_restores_the_hits_outputs(self) -> None:
         before, after = make_stage(window=3), make_stage(window=5)
@@ -169,7 +168,6 @@ class TestDecide:
         assert decision.reasons == ("param featurize.window 3 -> 5",
                                     "seen before: restore from cache")
         assert decision.restore == {"features.csv": "h-feat-5"}
-        assert decision.restore_commit == "old-commit"
         assert decision.key == stage_key(after, VERSIONS, DEPS)
 
     def test_run_cache_hit_for_a_stage_that_never_ran(self) -> None:
