@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlpipe import api
-from mlpipe.core.planner import Decision
+from mlpipe.core.lockgate import Mismatch
 from mlpipe.errors import MlpipeError
 from mlpipe.spec.model import PipelineSpec
 from mlpipe.spec.parse import parse
@@ -43,30 +42,17 @@ class StagedCheck:
     staged: bool
     locked: bool = False
     error: str | None = None
-    mismatched: tuple[Decision, ...] = ()
+    mismatched: tuple[Mismatch, ...] = ()
     watch: tuple[str, ...] = ()
 
 
-def lock_gate(pipeline_file: Path) -> tuple[Decision, ...]:
-    """Stages whose lock entry does not match the pipeline file, params and dep content.
+def lock_gate(pipeline_file: Path) -> tuple[Mismatch, ...]:
+    """Stages whose lock entry does not match the pipeline file, params and dep content (the
+    lock gate of `mlpipe status --lock`, see core/lockgate.py): outputs that are missing or
+    differ from the lock, `always_run` and `frozen` do not count."""
+    from mlpipe.api.gitops import check_lock
 
-    Outputs that are missing or differ from the lock (a fresh checkout), `always_run`,
-    `frozen` and deps that cannot be read here do not count; a stage waiting on an upstream
-    stage counts only when that stage does.
-    """
-    mismatched: dict[str, Decision] = {}
-    for decision in api.status(pipeline_file):
-        reasons = tuple(r for r in decision.reasons if _about_the_lock(r, mismatched))
-        if reasons:
-            mismatched[decision.stage] = replace(decision, reasons=reasons)
-    return tuple(mismatched.values())
-
-
-def _about_the_lock(reason: str, mismatched: dict[str, Decision]) -> bool:
-    if reason.startswith("upstream '"):
-        return reason.split("'")[1] in mismatched
-    return not (reason in ("always_run", "frozen", "forced") or reason.startswith("out ")
-                or reason.endswith(" missing") or reason.endswith("restore from cache"))
+    return check_lock(pipeline_file)
 
 
 def check(top: Path, pipeline: str) -> StagedCheck:

@@ -35,6 +35,15 @@ def path_problem(path: Any) -> str | None:
     return None
 
 
+def dep_problem(path: Any) -> str | None:
+    """Why `path` cannot name a dep (which may lie outside the root), or None."""
+    if not isinstance(path, str) or not path:
+        return f"path {path!r} is not a non-empty string"
+    if "\0" in path:
+        return f"path {path!r} holds a NUL character"
+    return None
+
+
 def paths_problem(paths: Iterable[Any]) -> str | None:
     """The first problem among `paths`, or None."""
     for path in paths:
@@ -51,8 +60,10 @@ def lock_problem(stages: Mapping[str, Any]) -> str | None:
             value = getattr(entry, field)
             if not isinstance(value, Mapping):
                 return f"stage '{name}': '{field}' is not a mapping"
-            # deps may lie outside the root (`../shared/raw.csv`); only outputs are written
-            problem = paths_problem(value) if field == "outs" else None
+            # deps may lie outside the root (`../shared/raw.csv`): they are only read and
+            # compared, so they need only be paths; outputs are written, so they stay below
+            problem = paths_problem(value) if field == "outs" else next(
+                filter(None, map(dep_problem, value)), None)
             if problem is None and field == "outs" and not all(
                     isinstance(digest, str) for digest in value.values()):
                 problem = "an output hash is not a string"

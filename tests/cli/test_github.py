@@ -228,7 +228,7 @@ def test_the_summary_reads_as_a_review_of_the_change(
     assert ":x: `mlpipe.lock` does not match the pipeline as committed" in sections[""]
     assert "which does not match the pipeline" in sections["Stages this change makes run"]
     assert _table(sections[""]) == [{"Stage": "`train`", "Why": "param quality 0.9 -> 0.7"},
-                                    {"Stage": "`gate`", "Why": "upstream 'train' will run"}]
+                                    {"Stage": "`gate`", "Why": "upstream 'train' does not match"}]
 
 
 def test_the_summary_stays_under_githubs_limit() -> None:

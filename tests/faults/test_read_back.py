@@ -105,14 +105,28 @@ class TestLockFile:
         assert "delete it to re-run every stage" in line
         assert escaped(project) == [] and not (project / "raw.txt").exists()
 
-    def test_a_dep_path_not_below_the_root_is_one_line(
+    def test_an_edited_dep_path_is_only_compared_never_written(
+            self, project: Path, mlpipe: Invoke, ws: Workspace) -> None:
+        # deps may lie outside the root (a monorepo's ../shared/raw.csv), so a dep path
+        # outside it is not refused; the stage key decides, and nothing is written there
+        raw = yaml.safe_load(ws.lock_file.read_text())
+        raw["stages"]["final"]["deps"] = {"../escaped-raw.txt": "x"}
+        ws.lock_file.write_text(yaml.safe_dump(raw))
+        result = mlpipe("run")
+        assert result.exit_code == 0, result.output
+        assert runs_of(project, "final") == 1 and runs_of(project, "raw") == 1
+        assert escaped(project) == []
+        assert (project / "final.txt").read_text() == "raw 1\n"
+
+    def test_a_dep_path_that_is_no_path_is_one_line(
             self, project: Path, mlpipe: Invoke, ws: Workspace) -> None:
         raw = yaml.safe_load(ws.lock_file.read_text())
-        raw["stages"]["final"]["deps"] = {"../raw.txt": "x"}
+        raw["stages"]["final"]["deps"] = {"raw.txt\0x": "x"}
         ws.lock_file.write_text(yaml.safe_dump(raw))
         result = mlpipe("run")
         assert result.exit_code == 2
-        assert "stage 'final' deps: path '../raw.txt' leaves the root" in one_line(result.stderr)
+        assert "stage 'final' deps: path 'raw.txt\\x00x' holds a NUL character" in one_line(
+            result.stderr)
 
     def test_an_output_renamed_inside_the_root_is_refused(
             self, project: Path, mlpipe: Invoke, ws: Workspace) -> None:
