@@ -246,3 +246,15 @@ class OutputWriteError(MlpipeError):
         reason = error.strerror or str(error) or type(error).__name__
         super().__init__(one_line(f"cannot write {path} ({reason}); choose another path "
                                   f"with {option}"))
+
+
+class DataError(MlpipeError):
+    """Versioned data cannot be put in place: its content is not in the cache, or the path
+    on disk holds an edit nobody recorded."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(one_line(f"{path}: {problem}"))

@@ -203,3 +203,17 @@ def worktree(path: Path, rev: str) -> Iterator[Path]:
             yield tree
         finally:
             repo.git.worktree("remove", "--force", str(tree))
+
+
+def tracked_under(path: Path, target: Path) -> list[str]:
+    """Files git tracks at or under `target` (paths relative to the repository's top)."""
+    repo = _repo(path)
+    if repo is None or repo.working_tree_dir is None:
+        return []
+    import git
+
+    try:
+        rel = target.resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
+        return [name for name in repo.git.ls_files("-z", "--", rel).split("\0") if name]
+    except (ValueError, git.GitCommandError):
+        return []
