@@ -149,7 +149,8 @@ class Scheduler:
         record.clear_outputs(session, stage)
         task = StageTask(stage, session.workspace.root, session.workspace.logs_dir,
                          session.workspace.lock_file, deps=dict(facts.deps),
-                         pipeline_file=session.workspace.pipeline_file)
+                         pipeline_file=session.workspace.pipeline_file,
+                         state_dir=session.workspace.state_dir)
         started = time.perf_counter()
         running[self.executor.submit(task)] = _Running(
             stage, facts.key, dict(facts.deps), decision.reason, started)

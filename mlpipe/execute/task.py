@@ -29,6 +29,7 @@ class StageTask:
             dask worker, so it runs on the same cluster); None keeps joblib's default.
         deps: Dep path -> the content hash the Scheduler observed when it started the stage
             (None: missing); what `--worker-files remote` ships, without hashing again.
+        state_dir: The pipeline's state directory (None: `root/.mlpipe`).
     """
 
     stage: StageSpec
@@ -38,6 +39,7 @@ class StageTask:
     parallel_backend: str | None = None
     deps: Mapping[str, str | None] = field(default_factory=dict)
     pipeline_file: Path | None = None
+    state_dir: Path | None = None
 
     @property
     def stdout_path(self) -> Path:
@@ -76,7 +78,8 @@ def run_task(task: StageTask) -> TaskOutcome:
     ctx = StageContext(stage=task.stage, root=task.root, stdout_path=task.stdout_path,
                        stderr_path=task.stderr_path,
                        env={"MLPIPE_STAGE": task.stage.name, "MLPIPE_ROOT": str(task.root)},
-                       lock_file=task.lock_file, pipeline_file=task.pipeline_file)
+                       lock_file=task.lock_file, pipeline_file=task.pipeline_file,
+                       state_dir=task.state_dir)
     try:
         with _joblib_backend(task.parallel_backend):
             result = kinds.get(task.stage.kind).run(ctx)

@@ -166,10 +166,12 @@ def card_facts(ctx: StageContext, report: dict[str, Any] | None) -> cardlib.Card
 
 
 def write_card(ctx: StageContext, version: ModelVersion, facts: cardlib.CardFacts) -> None:
-    """Store the version's card (unless it has one) and write the stored one as outputs."""
-    stored = CardStore(ctx.root / ".mlpipe").put(version, cardlib.build(version, facts))
-    write_json(stored, ctx.root / ctx.stage.outputs["card_json"])
-    atomic_write_text(ctx.root / ctx.stage.outputs["card"], cardlib.to_markdown(stored))
+    """Store the version's card (unless it has one) and write the stored one, without its
+    moment (`cardlib.portable`), as outputs."""
+    stored = CardStore(ctx.state).put(version, cardlib.build(version, facts))
+    card = cardlib.portable(stored)
+    write_json(card, ctx.root / ctx.stage.outputs["card_json"])
+    atomic_write_text(ctx.root / ctx.stage.outputs["card"], cardlib.to_markdown(card))
 
 
 class RegisterKind(StageKind):
@@ -219,7 +221,7 @@ class RegisterKind(StageKind):
                                      f"alias '{alias}' on model '{config['name']}'")
         metrics = read_metrics(stage, root, config, report)
         facts = card_facts(ctx, report)
-        registry = Registry(root / ".mlpipe")
+        registry = Registry(ctx.state)
         try:
             entry = registry.register(config["name"], model_file, meta, metrics, lineage(ctx),
                                       gates_passed=passed)
