@@ -179,3 +179,24 @@ class TestAddRefuses:
         assert result.exit_code == 2
         assert result.stderr.startswith(f"mlpipe: error: {message}")
         assert not (a / "mlpipe.data.yaml").exists()
+
+
+def test_cache_gc_keeps_versioned_data_of_every_commit(
+        world: tuple[Path, Path], mlpipe: Invoke) -> None:
+    a, _ = world
+    assert mlpipe("add", "data/raw.csv", "images").exit_code == 0
+    old = git_commit(a, "v1")
+    (a / "data/raw.csv").write_text("v2\n")
+    assert mlpipe("add", "data/raw.csv").exit_code == 0
+    git_commit(a, "v2")
+    assert mlpipe("cache", "gc", "--all-commits").exit_code == 0
+    git(a, "checkout", "-q", old)
+    assert mlpipe("checkout").exit_code == 0
+    assert (a / "data/raw.csv").read_text() == "x,y\n1,2\n"
+    git(a, "checkout", "-q", "main")
+    assert mlpipe("checkout").exit_code == 0
+    assert mlpipe("cache", "gc").exit_code == 0  # only what the work tree needs now
+    git(a, "checkout", "-q", old)
+    gone = mlpipe("checkout")
+    assert gone.exit_code == 1 and "not in the local cache; run mlpipe pull" in gone.stderr
+    assert (a / "data/raw.csv").read_text() == "v2\n"  # nothing half-done
