@@ -362,7 +362,16 @@ def _transfer(direction: str, path: Path | str | None,
     stages = _select(loaded, options.selection).order()
     remote = link.choose(loaded.workspace, loaded.spec, options.remote)
     lock = lockfile.read(loaded.workspace.lock_file)
-    move = link.push_lock if direction == "push" else link.pull_lock
+    from mlpipe.models import sync as registry_sync
+    from mlpipe.remote import registry
+
+    state = loaded.workspace.state_dir
     deps = [d for s in stages for d in s.deps] if options.selection.targets else None
-    return move(remote, link.Local.of(loaded.workspace), lock, stages, options.jobs,
-                data.objects(loaded.workspace, deps))
+    if direction == "pull":
+        registry.pull_records(remote, state)
+    extra = {**registry_sync.model_digests(state), **data.objects(loaded.workspace, deps)}
+    move = link.push_lock if direction == "push" else link.pull_lock
+    result = move(remote, link.Local.of(loaded.workspace), lock, stages, options.jobs, extra)
+    if direction == "push" and result.ok:
+        registry.push_records(remote, state)
+    return result

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS alias_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, alias TEXT NOT NULL,
     version INTEGER NOT NULL, set_at TEXT NOT NULL, rolled_back INTEGER NOT NULL DEFAULT 0);
 """
+SCHEMA = _SCHEMA  # the tables, for the merge of two clones' registries (models/sync.py)
 
 
 class RegistryError(MlpipeError):

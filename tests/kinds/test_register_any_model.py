@@ -165,3 +165,37 @@ def test_models_register_on_the_command_line(project: Path, mlpipe: Invoke) -> N
     refused = mlpipe("models", "register", "flowers", "iris.csv", "--data", "iris.csv")
     assert refused.exit_code == 2
     assert refused.stderr.startswith("mlpipe: error: iris.csv: not a joblib or pickle model")
+
+
+def test_a_clone_pulls_the_registry_then_lists_and_serves_without_running(
+        project: Path, mlpipe: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import git, git_commit, git_init
+
+    git_init(project)
+    (project / ".gitignore").write_text(".mlpipe/\nout/\nmodel.pkl\niris.csv\n")
+    _project(project, "    data: iris.csv\n    target: species")
+    text = (project / "mlpipe.yaml").read_text()
+    (project / "mlpipe.yaml").write_text(f"remote: {tmp_path / 'remote'}\n{text}")
+    assert mlpipe("run").exit_code == 0
+    pushed = mlpipe("push")
+    assert pushed.exit_code == 0, pushed.output
+    git_commit(project, "pipeline")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    monkeypatch.chdir(clone)
+    assert "no models registered" in mlpipe("models", "list").output
+    pulled = mlpipe("pull")
+    assert pulled.exit_code == 0, pulled.output
+    listed = mlpipe("models", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [(m["name"], m["latest"], m["aliases"]) for m in json.loads(listed.stdout)["models"]] == [
+        ("iris", 1, {"champion": 1})]
+    here = Registry(clone / ".mlpipe").get("iris@champion")
+    assert here == Registry(project / ".mlpipe").get("iris@champion")
+    assert "iris:1" in mlpipe("models", "card", "iris@champion").stdout
+    logs = clone / "predictions"
+    with _serving(clone, logs) as url:
+        assert _predict(url, [ROW])["predictions"] == [0]
+    monitored = mlpipe("monitor", "iris@champion", "--logs", str(logs))
+    assert "iris@champion (iris:1): 1 records in 1 requests" in monitored.stdout
+    assert not (clone / "model.pkl").exists()  # nothing ran
