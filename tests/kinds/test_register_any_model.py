@@ -188,7 +188,8 @@ def test_a_clone_pulls_the_registry_then_lists_and_serves_without_running(
     assert pulled.exit_code == 0, pulled.output
     listed = mlpipe("models", "list", "--json")
     assert listed.exit_code == 0, listed.output
-    assert [(m["name"], m["latest"], m["aliases"]) for m in json.loads(listed.stdout)["models"]] == [
+    rows = json.loads(listed.stdout)["models"]
+    assert [(m["name"], m["latest"], m["aliases"]) for m in rows] == [
         ("iris", 1, {"champion": 1})]
     here = Registry(clone / ".mlpipe").get("iris@champion")
     assert here == Registry(project / ".mlpipe").get("iris@champion")
