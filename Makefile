@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO ?= examples/pipelines/iris
 FORECAST := examples/pipelines/forecast
 
-.PHONY: demo demo-forecast test lint install bench clean
+.PHONY: demo demo-forecast test test-deps lint docs install bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ demo-forecast: $(STAMP)
 	cd $(FORECAST) && cat out/metrics.json
 
 # The benchmark against DVC: its own venv (mlpipe and DVC from PyPI), then benchmarks/bench.py.
-# BENCH_ARGS: --quick (about 5 min), --large (adds a 1 GB cold run), --reps N.
+# BENCH_ARGS: --quick (fewer repetitions), --large (adds a 1 GB cold run), --reps N.
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BENCH_ARGS ?=
@@ -63,9 +63,18 @@ bench: $(BENCH_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
-test: lint
+# The documentation site (docs/, mkdocs.yml): a broken link or page fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Headless Chromium for the report's page test: installed when missing, or one line on what to do.
+test-deps:
+	@scripts/test-deps.sh
+
+test: lint docs test-deps
 	$(BIN)/pytest -n 2 -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

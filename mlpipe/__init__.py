@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from mlpipe.version import __version__
+
 __all__ = ["RunOptions", "Selection", "__version__", "load", "run", "status"]
 
 

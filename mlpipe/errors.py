@@ -117,17 +117,6 @@ class StageFailed(MlpipeError):
         super().__init__(f"stage '{stage}' failed: {reason}")
 
 
-class PipelineFailed(MlpipeError):
-    """One or more stages failed during a run (details are in the run's results)."""
-
-    exit_code = EXIT_STAGE_FAILED
-
-    def __init__(self, failed: Sequence[str]) -> None:
-        self.failed = tuple(failed)
-        names = ", ".join(f"'{name}'" for name in self.failed)
-        super().__init__(f"failed: {names}")
-
-
 class CacheCorrupt(MlpipeError):
     """An entry of the cache does not hold what its name promises."""
 
@@ -246,6 +235,24 @@ class OutputWriteError(MlpipeError):
         reason = error.strerror or str(error) or type(error).__name__
         super().__init__(one_line(f"cannot write {path} ({reason}); choose another path "
                                   f"with {option}"))
+
+
+class RegistryError(MlpipeError):
+    """An unknown model, version or alias, a bad reference, or a tampered model file."""
+
+    exit_code = EXIT_USAGE
+
+
+class RegistryUnreadable(MlpipeError):
+    """The model registry cannot be read, so gc cannot tell which models must stay."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: cannot read the model registry ({detail}); gc removed "
+                         "nothing. Repair or move the registry, then run gc again")
 
 
 class DataError(MlpipeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,12 @@ from mlpipe.cli.app import app
 from mlpipe.kinds.plugin import StageContext, StageKind, StageResult, output_path
 
 PY = sys.executable
+
+# Commits made by tests (and by git inside pre-commit or a clone) need an identity; a fresh
+# machine has none configured, so the suite brings its own.
+for _var, _value in (("GIT_AUTHOR_NAME", "Test"), ("GIT_AUTHOR_EMAIL", "test@example.com"),
+                     ("GIT_COMMITTER_NAME", "Test"), ("GIT_COMMITTER_EMAIL", "test@example.com")):
+    os.environ.setdefault(_var, _value)
 
 
 def write_tree(root: Path, files: dict[str, str]) -> None:
@@ -87,7 +94,7 @@ def counted(stage: str, cmd: str) -> str:
     return f"mkdir -p runs && echo x >> runs/{stage} && {cmd}"
 
 
-@kinds.register
+@kinds.add_kind
 class FakeProduce(StageKind):
     """Writes `text` to its named outputs `data` and `stats` (JSON metrics)."""
 
@@ -106,7 +113,7 @@ class FakeProduce(StageKind):
         return StageResult(summary="produced")
 
 
-@kinds.register
+@kinds.add_kind
 class FakeConsume(StageKind):
     """Copies its input `source` (an output reference or a path), upper-cased, to `result`."""
 

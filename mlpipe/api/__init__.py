@@ -23,8 +23,8 @@ from mlpipe.state import runlock
 from mlpipe.state.workspace import Workspace
 
 if TYPE_CHECKING:
+    from mlpipe.execute.executors.base import Executor
     from mlpipe.execute.executors.staging import Staging
-    from mlpipe.execute.scheduler import Executor
     from mlpipe.remote.cache import RemoteStore
     from mlpipe.remote.link import RunLink
     from mlpipe.remote.sync import TransferResult
@@ -195,28 +195,11 @@ def _executor(spec: ExecutorSpec, options: RunOptions, on_event: Callable[[Event
         ExecutorConfigError: an unknown executor, options that do not fit it, or no dask.
         ClusterUnavailable: the dask scheduler cannot be reached.
     """
-    from mlpipe.execute.scheduler import local_executor
-    from mlpipe.spec.settings import EXECUTORS
+    from mlpipe.execute.executors import base
 
-    kind = options.executor or spec.type
-    if kind not in EXECUTORS:
-        raise ExecutorConfigError(f"unknown executor '{kind}' (one of: {', '.join(EXECUTORS)})")
-    if kind == "local":
-        if options.scheduler or options.workers:
-            raise ExecutorConfigError("--scheduler and --workers need --executor dask (or "
-                                      "'executor: dask' in the pipeline file)")
-        return local_executor(options.jobs)
-    if options.jobs > 1:
-        raise ExecutorConfigError("-j/--jobs is for --executor local; on dask, the cluster's "
-                                  "worker threads set how many stages run at once")
-    if options.scheduler and options.workers:
-        raise ExecutorConfigError("--workers sizes a local cluster; leave it out with --scheduler")
-    scheduler, workers = options.scheduler, options.workers
-    if not (scheduler or workers) and spec.type == "dask":
-        scheduler, workers = spec.scheduler, spec.workers
-    from mlpipe.execute.executors.dask import connect
-
-    return connect(scheduler, workers, on_event, staging)
+    request = base.ExecutorRequest(spec, options.jobs, options.scheduler, options.workers,
+                                   on_event, staging)
+    return base.build(options.executor or spec.type, request)
 
 
 def _remote_files(spec: ExecutorSpec, options: RunOptions) -> str | None:

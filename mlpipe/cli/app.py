@@ -13,14 +13,14 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from mlpipe import __version__
 from mlpipe.errors import EXIT_INTERRUPTED, MlpipeError
+from mlpipe.version import __version__
 
 
 class _Group(TyperGroup):
     """Runs a command and turns an MlpipeError into its one-line message and exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's own Context, from its vendored click
         try:
             return super().invoke(ctx)
         except MlpipeError as exc:
@@ -40,7 +40,7 @@ app = typer.Typer(
     name="mlpipe",
     help="GitOps-style ML pipelines: declare stages in YAML, run only what changed.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -69,13 +69,7 @@ def _register() -> None:
     import importlib
 
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mlpipe.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mlpipe.cli.{name}":
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(f"mlpipe.cli.{name}").register(app)
 
 
 _register()
@@ -83,4 +77,4 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(app())
+    sys.exit(app(prog_name="mlpipe"))

@@ -10,10 +10,10 @@ import typer
 
 from mlpipe.cli import options as opt
 from mlpipe.errors import EXIT_STAGE_FAILED
-from mlpipe.state.workspace import DEFAULT_FILE, Workspace
+from mlpipe.state.workspace import DEFAULT_FILE
 
 if TYPE_CHECKING:
-    from mlpipe.state.maintenance import GcResult, VerifyResult
+    from mlpipe.api.cache import GcResult, VerifyResult
 
 ENTRY, ENTRIES = "run-cache entry", "run-cache entries"
 
@@ -76,9 +76,9 @@ def verify(file: opt.PipelineFile = Path(DEFAULT_FILE), remove: Remove = False,
 
     Exit codes: 0 all good, 1 something was bad (with --remove, it is gone now).
     """
-    from mlpipe.state import maintenance as cachemaint
+    from mlpipe.api import cache
 
-    result = cachemaint.verify(Workspace.for_file(file), remove=remove)
+    result = cache.verify(file, remove=remove)
     if as_json:
         typer.echo(verify_json(result))
     else:
@@ -103,9 +103,9 @@ def gc(file: opt.PipelineFile = Path(DEFAULT_FILE), dry_run: DryRun = False,
        all_commits: AllCommits = False, as_json: opt.Json = False) -> None:
     """Remove the objects and run-cache entries that no lock file and no registered model
     needs (the lock files beside the pipeline file; with --all-commits, at every commit)."""
-    from mlpipe.state import maintenance as cachemaint
+    from mlpipe.api import cache
 
-    result = cachemaint.gc(Workspace.for_file(file), dry_run=dry_run, all_commits=all_commits)
+    result = cache.gc(file, dry_run=dry_run, all_commits=all_commits)
     if as_json:
         typer.echo(gc_json(result))
         return

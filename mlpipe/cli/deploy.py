@@ -46,7 +46,7 @@ def status(file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Json = Fals
     Compares the deploy stages (target server) of the pipeline file at git HEAD, with the
     registry version each model reference resolves to now, against the recorded deployments.
     """
-    from mlpipe.serving.deploy_status import deploy_status
+    from mlpipe.api.deploy_status import deploy_status
 
     report = deploy_status(file)
     if as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -52,8 +52,9 @@ def list_remotes(file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Json 
     from mlpipe.remote import config
 
     cfg = config.read(config.config_path(_state_dir(file)))
-    rows = [{"name": r.name, "url": r.url, "options": config.shown_options(r.options),
-             "default": r.name == cfg.default} for r in cfg.remotes]
+    rows: list[dict[str, Any]] = [
+        {"name": r.name, "url": r.url, "options": config.shown_options(r.options),
+         "default": r.name == cfg.default} for r in cfg.remotes]
     if as_json:
         typer.echo(json.dumps({"remotes": rows}, indent=2))
         return

@@ -32,6 +32,14 @@ class Out(Protocol):
     def print(self, text: str, *, style: str | None = None, markup: bool = True) -> None: ...
 
 
+class Renderer(Protocol):
+    """What shows a run's progress: told every event, closed once at the end."""
+
+    def __call__(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Lines:
     """Plain text lines on a stream; styles are dropped."""
 

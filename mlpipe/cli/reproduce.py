@@ -24,8 +24,8 @@ def reproduce(
 ) -> None:
     """Rebuild REV's outputs in a temporary git worktree sharing this checkout's cache, and
     say whether each output's hash matches REV's lock file. Exit 1 when one does not."""
+    from mlpipe.api.reproduce import reproduce as rebuild
     from mlpipe.cli import render
-    from mlpipe.revisions.reproduce import reproduce as rebuild
 
     result = rebuild(file, rev, force=not use_cache, jobs=jobs,
                      on_event=render.PlainRenderer(render.stderr_out()))

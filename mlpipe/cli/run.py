@@ -72,8 +72,8 @@ def run(
                              overrides=tuple(overrides or ()), executor=executor,
                              scheduler=scheduler, workers=workers, pull=pull, push=push,
                              remote=remote, worker_files=worker_files)
-    progress = (render.PlainRenderer(render.stderr_out()) if as_json
-                else render.progress_renderer(console))
+    progress: render.Renderer = (render.PlainRenderer(render.stderr_out()) if as_json
+                                  else render.progress_renderer(console))
     if github.enabled():
         progress = github.GroupRenderer(progress, Workspace.for_file(file).logs_dir)
     try:

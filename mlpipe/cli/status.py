@@ -33,7 +33,7 @@ def status(
     if rev is not None:
         if targets or downstream or no_deps or overrides:
             raise UsageError("--rev takes no targets, --downstream, --no-deps or -S")
-        from mlpipe.revisions.reproduce import status_at
+        from mlpipe.api.reproduce import status_at
 
         plan = status_at(file, rev)
     else:

@@ -113,8 +113,8 @@ def gather_facts(stage: StageSpec, deps: Mapping[str, Observed], outs: Mapping[s
     recorded outputs are looked up in the store only when the files differ from them; so a
     no-op status reads nothing but the hashes.
     """
-    known = all(isinstance(deps.get(d), str) for d in stage.deps)
-    key = stage_key(stage, versions, deps) if known else None  # type: ignore[arg-type]
+    known = {d: value for d in stage.deps if isinstance(value := deps.get(d), str)}
+    key = stage_key(stage, versions, known) if len(known) == len(stage.deps) else None
     current = lock is not None and key is not None and key == lock.key
     hit = run_hit(key) if key is not None and not current and can_cache(stage) else None
     stored_ok = bool(current and lock and lock.outs and dict(outs) != dict(lock.outs)

@@ -1,71 +1,28 @@
 """Walking the selected stages: decide each one with fresh hashes, then restore it, run it or
 skip it, honouring the failure policy; the work itself goes to an Executor.
 
-`Executor` is a template: subclasses only say how a task is submitted (in this process, in a
-process pool, or on a cluster); scheduling, decisions, recording and events stay here.
+An executor (`mlpipe.execute.executors`) only says how a task is started (in this process, in
+a process pool, or on a cluster); scheduling, decisions, recording and events stay here.
 """
 
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlpipe.core.planner import Action, decide
+from mlpipe.core.planner import Action, Observed, Pending, decide
 from mlpipe.errors import CacheCorrupt, StageFailed
-from mlpipe.execute import deadline, record
+from mlpipe.execute import record
 from mlpipe.execute.events import Event, FailurePolicy, StageFinished, StageStarted, Status
+from mlpipe.execute.executors.base import Executor
 from mlpipe.execute.session import Session
 from mlpipe.execute.task import StageTask, TaskOutcome
 from mlpipe.spec.model import StageSpec
 from mlpipe.spec.refs import escaping_output
 from mlpipe.state.objects import MissingObject
-
-
-class Executor(ABC):
-    """Runs StageTasks; `capacity` of them at once."""
-
-    capacity: int = 1
-
-    @abstractmethod
-    def submit(self, task: StageTask) -> Future[TaskOutcome]:
-        """Start a task and return its future."""
-
-    def close(self) -> None:  # noqa: B027 - nothing to release by default
-        """Release workers."""
-
-
-class InlineExecutor(Executor):
-    """Runs each task in this process (a stage with a timeout in a child), one at a time."""
-
-    def submit(self, task: StageTask) -> Future[TaskOutcome]:
-        future: Future[TaskOutcome] = Future()
-        future.set_result(deadline.execute(task))
-        return future
-
-
-class PoolExecutor(Executor):
-    """Runs up to `jobs` tasks at once in worker processes."""
-
-    def __init__(self, jobs: int) -> None:
-        import multiprocessing  # only with -j N: a no-op run does not pay for it
-        from concurrent.futures import ProcessPoolExecutor
-
-        self.capacity = jobs
-        self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
-
-    def submit(self, task: StageTask) -> Future[TaskOutcome]:
-        return self._pool.submit(deadline.execute, task)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def local_executor(jobs: int) -> Executor:
-    return InlineExecutor() if jobs <= 1 else PoolExecutor(jobs)
 
 
 @dataclass(frozen=True)
@@ -128,7 +85,7 @@ class Scheduler:
             return
         escape = escaping_output(session.workspace.root, stage.outs)
         if escape:  # an earlier stage made a link: clearing or restoring would write through it
-            job = _Running(stage, facts.key, dict(facts.deps), decision.reason,
+            job = _Running(stage, facts.key, _settled(facts.deps), decision.reason,
                            time.perf_counter())
             self._complete(job, TaskOutcome(stage.name, False, 0.0, f"{escape}; not run"))
             return
@@ -148,12 +105,12 @@ class Scheduler:
         self.emit(StageStarted(stage.name, "running", decision.reason))
         record.clear_outputs(session, stage)
         task = StageTask(stage, session.workspace.root, session.workspace.logs_dir,
-                         session.workspace.lock_file, deps=dict(facts.deps),
+                         session.workspace.lock_file, deps=_settled(facts.deps),
                          pipeline_file=session.workspace.pipeline_file,
                          state_dir=session.workspace.state_dir)
         started = time.perf_counter()
         running[self.executor.submit(task)] = _Running(
-            stage, facts.key, dict(facts.deps), decision.reason, started)
+            stage, facts.key, _settled(facts.deps), decision.reason, started)
 
     def _complete(self, job: _Running, outcome: TaskOutcome) -> None:
         stage, session = job.stage, self.session
@@ -179,3 +136,14 @@ class Scheduler:
         self.status[stage.name] = status
         self.emit(StageFinished(stage.name, status, reason, round(duration, 4), stderr_tail,
                                 log, warning))
+
+
+def _settled(deps: Mapping[str, Observed]) -> dict[str, str | None]:
+    """The dep hashes of a stage being started: everything upstream of it has finished, so no
+    dep is still pending (one that is means the Scheduler started a stage too early)."""
+    settled: dict[str, str | None] = {}
+    for path, value in deps.items():
+        if isinstance(value, Pending):
+            raise RuntimeError(f"dep '{path}' still waits for stage '{value.stage}'")
+        settled[path] = value
+    return settled

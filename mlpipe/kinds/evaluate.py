@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mlpipe.errors import LockFileError, StageFailed
-from mlpipe.kinds import register
 from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.ml import baselines
 from mlpipe.ml import gates as gatelib
@@ -24,7 +23,6 @@ from mlpipe.ml.tables import infer_task, library_versions, split_xy, target_and_
 from mlpipe.state.lockcheck import InputMismatch, read_recorded
 
 
-@register
 class EvaluateKind(StageKind):
     """Score `model` on `data`; `gates` decide whether the model may go further."""
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlpipe.errors import StageFailed, did_you_mean
-from mlpipe.kinds import register
 from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.ml.dataio import DataError, table_format, write_json, write_table
 from mlpipe.ml.readers import (
@@ -32,7 +31,6 @@ TASKS = ("classification", "regression")
 FORMATS = ("csv", "parquet", "jsonl")
 
 
-@register
 class IngestKind(StageKind):
     """Read one table, declare its target, and split it into train and test."""
 

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mlpipe.state.workspace import STATE_DIR
-
 if TYPE_CHECKING:
     from mlpipe.spec.model import StageSpec
 
@@ -59,7 +57,7 @@ class StageContext:
     @property
     def state(self) -> Path:
         """Where the registry, cards and deployment records live."""
-        return self.state_dir or self.root / STATE_DIR
+        return self.state_dir or self.root / ".mlpipe"  # Workspace.state_dir's default
 
 
 @dataclass(frozen=True)

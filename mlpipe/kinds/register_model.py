@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlpipe import __version__
 from mlpipe.errors import MlpipeError, StageFailed
 from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.ml.dataio import DataError, read_json, write_json
@@ -43,6 +42,7 @@ from mlpipe.state import lockfile
 from mlpipe.state.fsutil import atomic_write_text
 from mlpipe.state.hashing import hash_file
 from mlpipe.vcs import gitinfo
+from mlpipe.version import __version__
 
 INPUT_FIELDS = ("model", "meta", "metrics_file", "report", "validation", "data")
 
@@ -213,6 +213,8 @@ class RegisterKind(StageKind):
             value = config.get(field)
             if value is None and field == "alias":
                 continue
+            if not isinstance(value, str):
+                raise ConfigProblem(field, f"must be a name (text), not {value!r}")
             try:
                 check_name(kind, value)
             except RegistryError as exc:

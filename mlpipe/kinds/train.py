@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mlpipe.errors import StageFailed
-from mlpipe.kinds import register
 from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.ml.dataio import DataError, read_table, write_json
 from mlpipe.ml.estimators import build, check_preprocessing, import_path
@@ -46,7 +45,6 @@ def _search_problem(search: Any) -> str | None:
     return None
 
 
-@register
 class TrainKind(StageKind):
     """Fit `estimator` with `hyperparams` on `data`; optional cross-validation and search.
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlpipe.errors import StageFailed
-from mlpipe.kinds import register
 from mlpipe.kinds.plugin import ConfigProblem, StageContext, StageKind, StageResult, output_path
 from mlpipe.ml.dataio import DataError, read_table, write_json
 from mlpipe.ml.drift import drift_checks, skew_checks, validate_drift, validate_skew
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 FILE_KEYS = ("rows", "expectations")
 
 
-@register
 class ValidateKind(StageKind):
     """Check `data` against `expectations`, and against `reference` for drift and skew."""
 

@@ -110,7 +110,7 @@ def drift_checks(data: pd.DataFrame, reference: pd.DataFrame, spec: Mapping[str,
     Returns:
         Report rows. KS and chi-square fail when p < threshold; PSI fails when PSI > threshold.
     """
-    spec = {} if spec is True else spec
+    spec = spec if isinstance(spec, Mapping) else {}
     numeric, categorical = _tests(spec)
     rows = []
     for column in _columns(data, reference, spec):
@@ -195,7 +195,7 @@ def skew_checks(data: pd.DataFrame, reference: pd.DataFrame, spec: Mapping[str, 
     Returns:
         Report rows.
     """
-    spec = {} if spec is True else spec
+    spec = spec if isinstance(spec, Mapping) else {}
     limits = {name: float(spec.get(name, default)) for name, default in SKEW_DEFAULTS.items()}
     missing = [str(c) for c in reference.columns if c not in data.columns]
     extra = [str(c) for c in data.columns if c not in reference.columns]

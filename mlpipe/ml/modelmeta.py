@@ -61,10 +61,10 @@ def infer(model_file: Path, data: Path | None = None, target: str | None = None,
 
 
 def _load(model_file: Path) -> Any:
-    from mlpipe.serving.modelfile import load_bytes
+    import joblib  # reads plain pickle files too
 
     try:
-        model = load_bytes(model_file.read_bytes())
+        model = joblib.load(model_file)
     except FileNotFoundError:
         raise RegistryError(f"model file {model_file} does not exist") from None
     except Exception as exc:  # unpickling raises whatever the pickled code raises

@@ -253,7 +253,8 @@ def apply_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, Any], source: TableSo
         except TypeError:
             raise DataError(f"{source.name}: dtypes: unknown type {declared!r} for column "
                             f"'{column}'") from None
-        values, problems = frame[column], []
+        problems: Problems = []
+        values = frame[column]
         if pd.api.types.is_bool_dtype(dtype):
             values, problems = _booleans(values, dtype)
         elif pd.api.types.is_numeric_dtype(dtype):

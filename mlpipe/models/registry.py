@@ -11,6 +11,7 @@ registry either before or after the change, never in between.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import sqlite3
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlpipe.errors import EXIT_USAGE, MlpipeError, did_you_mean
+from mlpipe.errors import RegistryError, did_you_mean
 from mlpipe.state.hashing import hash_file
 from mlpipe.state.objects import ObjectStore
 
@@ -41,12 +42,6 @@ CREATE TABLE IF NOT EXISTS alias_history (
     version INTEGER NOT NULL, set_at TEXT NOT NULL, rolled_back INTEGER NOT NULL DEFAULT 0);
 """
 SCHEMA = _SCHEMA  # the tables, for the merge of two clones' registries (models/sync.py)
-
-
-class RegistryError(MlpipeError):
-    """An unknown model, version or alias, a bad reference, or a tampered model file."""
-
-    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -356,7 +351,7 @@ class Registry:
                                 "ORDER BY alias", (name,)).fetchall()
         return {row["alias"]: int(row["version"]) for row in rows}
 
-    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
+    def alias_history(self, name: str, alias: str) -> builtins.list[dict[str, Any]]:
         """The changes of one alias, oldest first: {version, set_at, rolled_back}."""
         with self._connect() as conn:
             rows = conn.execute(

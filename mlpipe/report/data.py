@@ -211,7 +211,8 @@ def _models(state_dir: Path) -> list[ModelView]:
     views = []
     for name, versions in by_name.items():
         aliases = registry.aliases(name)
-        history = {alias: tuple(registry.alias_history(name, alias)) for alias in aliases}
+        history: dict[str, tuple[dict[str, Any], ...]] = {
+            alias: tuple(registry.alias_history(name, alias)) for alias in aliases}
         found = {v.version: card for v in versions if (card := cards.get(v)) is not None}
         views.append(ModelView(name, tuple(versions), aliases, history, found))
     return views
@@ -229,14 +230,16 @@ def gather(pipeline_file: Path | str | None = None) -> ReportData:
     Raises:
         SpecError: The pipeline file is invalid.
     """
-    from mlpipe import api
+    from mlpipe.core import graph as graphlib
+    from mlpipe.spec.parse import load as load_spec
 
-    loaded = api.load(pipeline_file)
-    ws: Workspace = loaded.workspace
+    ws = Workspace.for_file(pipeline_file)
+    spec = load_spec(ws.pipeline_file)
+    graph = graphlib.build(spec, lambda dep: (ws.root / dep).exists())
     rows = [r for r in History(ws.history_db).rows() if r.pipeline == ws.pipeline_file.name]
     last = {row.stage: row for row in rows}
     stages = tuple(StageNode(s.name, s.kind, last[s.name].status, last[s.name].duration_s)
-                   if s.name in last else StageNode(s.name, s.kind) for s in loaded.spec)
+                   if s.name in last else StageNode(s.name, s.kind) for s in spec)
     subjects = dict(gitinfo.commits(ws.root, None, 1000))
     try:
         per_commit = metrics_log.per_commit(ws.pipeline_file)
@@ -251,11 +254,11 @@ def gather(pipeline_file: Path | str | None = None) -> ReportData:
         ValidationView(s.name, s.outputs["report"], _read_report(
             ws.root, s.outputs["report"], lock[s.name].outs.get(s.outputs["report"])
             if s.name in lock else None, store))
-        for s in loaded.spec if s.kind == "validate" and "report" in s.outputs)
+        for s in spec if s.kind == "validate" and "report" in s.outputs)
     return ReportData(
-        pipeline=loaded.spec.name, description=_description(ws.pipeline_file),
+        pipeline=spec.name, description=_description(ws.pipeline_file),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        head=gitinfo.head_commit(ws.root), stages=stages, edges=tuple(loaded.graph.edges),
+        head=gitinfo.head_commit(ws.root), stages=stages, edges=tuple(graph.edges),
         commits=tuple(runs_per_commit(rows, subjects)),
         metrics=tuple(metric_series(per_commit)), validations=validations,
         models=tuple(_models(ws.state_dir)))

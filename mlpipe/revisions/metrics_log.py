@@ -91,7 +91,7 @@ def plot(rows: list[MetricsRow], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(4, len(rows) * 0.9), 3.5))
     labels = [r.label.split(" ")[0] for r in rows]
     for name in names:
-        ax.plot(labels, [r.metrics.get(name) for r in rows], marker="o", label=name)
+        ax.plot(labels, [r.metrics.get(name, float("nan")) for r in rows], marker="o", label=name)
     ax.set_xlabel("commit")
     ax.set_title("metrics over commits")
     if names:

@@ -14,7 +14,8 @@ from typing import Any
 
 from mlpipe.errors import SpecError
 
-EXECUTORS = ("local", "dask")
+# What runs the stages: executor name -> its module (see mlpipe.execute.executors.base).
+EXECUTORS = {"local": "mlpipe.execute.executors.local", "dask": "mlpipe.execute.executors.dask"}
 # How dask workers get a stage's files: the project at the same path on every worker
 # (`shared`), or through the remote cache into a scratch directory (`remote`).
 WORKER_FILES = ("shared", "remote")

@@ -45,7 +45,7 @@ class MarkedDict(dict):
         return self.key_marks.get(key, (self.line, self.col))
 
 
-class _MarkingLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _MarkingLoader(_BaseLoader):
     """Safe loader whose mappings are MarkedDicts and whose duplicate keys are errors."""
 
     source: Path

@@ -15,7 +15,6 @@ from typing import Any
 
 import xxhash
 
-HASH_NAME = "xxh3_128"
 DIR_SUFFIX = ".dir"
 CHUNK = 1 << 20
 

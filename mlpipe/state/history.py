@@ -96,5 +96,6 @@ class History:
             found = conn.execute(query + " ORDER BY id", args).fetchall()
         finally:
             conn.close()
-        return [HistoryRow(*r[:8], dirty=bool(r[8]), metrics=json.loads(r[9]) if r[9] else {})
+        return [HistoryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], dirty=bool(r[8]),
+                           metrics=json.loads(r[9]) if r[9] else {})
                 for r in found]

@@ -78,9 +78,10 @@ class RunCache:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            return self._corrupt(path, f"unreadable: {exc}")
+            self._corrupt(path, f"unreadable: {exc}")
         except ValueError as exc:
-            return self._corrupt(path, str(exc))
+            self._corrupt(path, str(exc))
+        return None
 
     def put(self, key: str, entry: RunEntry) -> None:
         body = {"format": FORMAT, "outs": dict(sorted(entry.outs.items())),

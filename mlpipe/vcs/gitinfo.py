@@ -17,11 +17,14 @@ if TYPE_CHECKING:
 
 
 _REPOS: dict[Path, Repo] = {}
+_KEEP = 4  # repositories kept open; each may hold `git cat-file` processes, closed on eviction
 
 
 def _repo(path: Path) -> Repo | None:
-    """The repository holding `path`; found repositories are remembered, misses are not."""
+    """The repository holding `path`; the last few found are remembered (misses are not), and
+    one pushed out is closed, so a process that visits many repositories keeps few open."""
     if path in _REPOS:
+        _REPOS[path] = _REPOS.pop(path)  # now the most recent
         return _REPOS[path]
     try:
         import git
@@ -32,7 +35,15 @@ def _repo(path: Path) -> Repo | None:
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
         return None
     _REPOS[path] = repo
+    while len(_REPOS) > _KEEP:
+        _REPOS.pop(next(iter(_REPOS))).close()
     return repo
+
+
+def close_all() -> None:
+    """Close every remembered repository (and the git processes it started)."""
+    while _REPOS:
+        _REPOS.popitem()[1].close()
 
 
 def repo_root(path: Path) -> Path | None:

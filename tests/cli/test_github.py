@@ -27,7 +27,7 @@ PIPELINE = """\
 """
 
 
-@kinds.register
+@kinds.add_kind
 class FakeChecks(StageKind):
     """Writes a validation-style `report` with one failed check and one failed gate."""
 

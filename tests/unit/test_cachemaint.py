@@ -1,4 +1,4 @@
-"""cachemaint: checking stored files, planning gc on toy listings, what gc must keep."""
+"""Cache maintenance: checking stored files, planning gc on toy listings, what gc must keep."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 from conftest import git, git_commit, git_init
 
-from mlpipe.errors import LockFileError
+from mlpipe.errors import LockFileError, RegistryUnreadable
+from mlpipe.maintenance import gc as gclib
+from mlpipe.maintenance import verify as verifylib
+from mlpipe.maintenance.gc import References, plan_gc
+from mlpipe.maintenance.verify import CacheFile, Listing
 from mlpipe.models.registry import Registry
 from mlpipe.state import lockfile
-from mlpipe.state import maintenance as cachemaint
 from mlpipe.state.hashing import dir_hash, hash_bytes
 from mlpipe.state.lockfile import LockEntry
-from mlpipe.state.maintenance import CacheFile, Listing, References, plan_gc
 from mlpipe.state.objects import ObjectStore
 from mlpipe.state.runcache import RunCache, RunEntry
 from mlpipe.state.workspace import Workspace
@@ -41,7 +43,7 @@ class TestPlanGc:
     MEMBERS = {TREE: [F2, F3]}
 
     def plan(self, listing: Listing, digests: set[str], keys: set[str] = frozenset()
-             ) -> cachemaint.GcPlan:
+             ) -> gclib.GcPlan:
         refs = References(frozenset(digests), frozenset(keys), ())
         return plan_gc(listing, refs, lambda d: self.MEMBERS.get(d, []))
 
@@ -106,7 +108,7 @@ class TestVerify:
     def test_a_healthy_cache(self, ws: Workspace) -> None:
         stored(ws)
         RunCache(ws.runs_dir).put("ab12", RunEntry({"o": F1}, None))
-        result = cachemaint.verify(ws)
+        result = verifylib.verify(ws)
         assert (result.ok, result.objects, result.entries) == (True, 4, 1)
 
     @pytest.mark.parametrize(("target", "data", "detail"), [
@@ -120,13 +122,13 @@ class TestVerify:
                                                  data: bytes, detail: str) -> None:
         store, _ = stored(ws)
         rewrite(store.path_of(target), data)
-        result = cachemaint.verify(ws)
+        result = verifylib.verify(ws)
         assert [(p.path, p.detail.split(" (")[0]) for p in result.problems] == [
             (store.path_of(target), detail)]
         assert store.path_of(target).exists() and not result.removed
-        removed = cachemaint.verify(ws, remove=True)
+        removed = verifylib.verify(ws, remove=True)
         assert removed.removed and not store.path_of(target).exists()
-        assert cachemaint.verify(ws).ok
+        assert verifylib.verify(ws).ok
 
     def test_a_manifest_that_matches_its_hash_but_is_not_a_manifest(self, ws: Workspace
                                                                     ) -> None:
@@ -135,7 +137,7 @@ class TestVerify:
         path = ObjectStore(ws.objects_dir).path_of(name)
         path.parent.mkdir(parents=True)
         path.write_bytes(data)
-        [problem] = cachemaint.verify(ws).problems
+        [problem] = verifylib.verify(ws).problems
         assert problem.detail.startswith("directory manifest does not parse")
 
     def test_stray_files_and_bad_run_cache_entries(self, ws: Workspace) -> None:
@@ -148,7 +150,7 @@ class TestVerify:
         misplaced = ws.runs_dir / "zz" / "ab34.json"
         misplaced.parent.mkdir()
         misplaced.write_text("{}")
-        found = {p.path: p.detail for p in cachemaint.verify(ws).problems}
+        found = {p.path: p.detail for p in verifylib.verify(ws).problems}
         assert found == {stray: "not an object of this cache (bad name)",
                          cache.path_of("ab12"): "corrupt run-cache entry: no valid 'outs'",
                          misplaced: "not a run-cache entry (bad name)"}
@@ -156,7 +158,7 @@ class TestVerify:
     def test_a_manifest_whose_files_are_missing_is_not_bad(self, ws: Workspace) -> None:
         store, _ = stored(ws)
         store.path_of(F2).unlink()
-        assert cachemaint.verify(ws).ok
+        assert verifylib.verify(ws).ok
         assert not store.has(TREE)  # the store sees the directory as absent
 
 
@@ -168,9 +170,9 @@ class TestScan:
         for path in (fresh, stale):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("partial")
-        old = time.time() - cachemaint.STALE_TEMP_S - 60
+        old = time.time() - verifylib.STALE_TEMP_S - 60
         os.utime(stale, (old, old))
-        listing = cachemaint.scan(ws)
+        listing = verifylib.scan(ws)
         assert [t.path for t in listing.temps] == [stale]
         assert {o.name for o in listing.objects} == {F1, F2, F3, TREE}
 
@@ -189,7 +191,7 @@ class TestCollectReferences:
         model = ws.root / "model.bin"
         model.write_bytes(b"three")
         Registry(ws.state_dir).register("m", model, {}, {}, {})
-        refs = cachemaint.collect_references(ws)
+        refs = gclib.collect_references(ws)
         assert refs.digests == {F1, TREE, F3}
         assert refs.keys == {"k1", "k2"}
         assert refs.sources == ("mlpipe.lock", "other.lock", "1 registered model versions")
@@ -198,18 +200,18 @@ class TestCollectReferences:
         model = ws.root / "model.bin"
         model.write_bytes(b"three")
         Registry(ws.state_dir).register("m", model, {"training_data_hash": F1}, {}, {})
-        assert cachemaint.collect_references(ws).digests == {F3, F1}
+        assert gclib.collect_references(ws).digests == {F3, F1}
 
     def test_an_unreadable_lock_file_stops_gc(self, ws: Workspace) -> None:
         ws.lock_file.write_text("format: 7\n")
         with pytest.raises(LockFileError, match="format 7"):
-            cachemaint.collect_references(ws)
+            gclib.collect_references(ws)
 
     def test_an_unreadable_registry_stops_gc(self, ws: Workspace) -> None:
         ws.state_dir.mkdir()
         (ws.state_dir / "registry.db").write_bytes(b"not a database" * 100)
-        with pytest.raises(cachemaint.RegistryUnreadable, match=r"registry\.db: cannot read"):
-            cachemaint.collect_references(ws)
+        with pytest.raises(RegistryUnreadable, match=r"registry\.db: cannot read"):
+            gclib.collect_references(ws)
 
     def test_all_commits_reads_every_branch_and_warns_on_bad_versions(
             self, ws: Workspace) -> None:
@@ -224,10 +226,10 @@ class TestCollectReferences:
         ws.lock_file.write_text("format: 9\n")
         git_commit(root, "broken")
         write_lock(ws.lock_file, "k3", F3)
-        refs = cachemaint.collect_references(ws, all_commits=True)
+        refs = gclib.collect_references(ws, all_commits=True)
         assert refs.digests == {F1, F2, F3} and refs.keys == {"k1", "k2", "k3"}
         assert "3 committed versions of mlpipe.lock" in refs.sources
         [warning] = refs.warnings
         assert warning.endswith(":mlpipe.lock: unreadable lock file (format 9, expected 1); "
                                 "the objects it names are not kept")
-        assert cachemaint.collect_references(ws).digests == {F3}
+        assert gclib.collect_references(ws).digests == {F3}

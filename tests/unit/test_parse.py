@@ -27,7 +27,7 @@ def load_text(tmp_path: Path, text: str, overrides: Sequence[str] = ()) -> Pipel
     return load(write(tmp_path / "mlpipe.yaml", text), overrides)
 
 
-@kinds.register
+@kinds.add_kind
 class UnitEmit(StageKind):
     """A kind with named outputs, one of them metrics."""
 
@@ -43,7 +43,7 @@ class UnitEmit(StageKind):
         raise NotImplementedError
 
 
-@kinds.register
+@kinds.add_kind
 class UnitRead(StageKind):
     """A kind whose `source` field names an upstream output or a path."""
 

@@ -49,8 +49,8 @@ from mlpipe import kinds
 from mlpipe.errors import ClusterUnavailable, ExecutorConfigError
 from mlpipe.execute import deadline
 from mlpipe.execute.events import Event, Notice
+from mlpipe.execute.executors.base import Executor, ExecutorRequest
 from mlpipe.execute.executors.staging import Shipment, StagedResult, Staging
-from mlpipe.execute.scheduler import Executor
 from mlpipe.execute.task import StageTask, TaskOutcome
 from mlpipe.spec.refs import escaping_output
 from mlpipe.state.fsutil import remove
@@ -372,3 +372,22 @@ def connect(scheduler: str | None, workers: int | None, on_event: Callable[[Even
         raise ClusterUnavailable(
             scheduler, f"it has no workers (waited {CONNECT_TIMEOUT_S:g}s)") from None
     return DaskExecutor(client, on_event, staging=staging)
+
+
+def build(request: ExecutorRequest) -> Executor:
+    """The dask executor for a run: `--scheduler`/`--workers` win over the file's; `-j` is
+    refused (the cluster's worker threads set how many stages run at once).
+
+    Raises:
+        ExecutorConfigError: Options that do not fit a cluster, or no dask.
+        ClusterUnavailable: The scheduler cannot be reached.
+    """
+    if request.jobs > 1:
+        raise ExecutorConfigError("-j/--jobs is for --executor local; on dask, the cluster's "
+                                  "worker threads set how many stages run at once")
+    if request.scheduler and request.workers:
+        raise ExecutorConfigError("--workers sizes a local cluster; leave it out with --scheduler")
+    scheduler, workers = request.scheduler, request.workers
+    if not (scheduler or workers) and request.spec.type == "dask":
+        scheduler, workers = request.spec.scheduler, request.spec.workers
+    return connect(scheduler, workers, request.on_event, request.staging)

@@ -1,0 +1,3 @@
+"""The package version, importable without the rest of mlpipe."""
+
+__version__ = "0.1.0"
