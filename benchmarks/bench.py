@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import data_scenarios
 import scenarios as sc
 from harness import ENV, HERE, BenchError
 from make_data import BYTES_PER_ROW, write
@@ -35,7 +36,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mb", type=float, default=100.0, help="size of the data set (MB)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/mlpipe-bench"))
     parser.add_argument("--only", type=int, nargs="+", metavar="N",
-                        help="run only these scenarios (numbers 1-8; 2-5 bring in 1)")
+                        help="run only these scenarios (numbers 1-9; 2-5 bring in 1)")
+    parser.add_argument("--data-mb", type=float, default=1000.0,
+                        help="size of the file scenario 9 versions (MB)")
+    parser.add_argument("--data-files", type=int, default=100_000,
+                        help="files in the directory scenario 9 versions")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json")
     return parser.parse_args()
 
@@ -91,6 +96,9 @@ def targets(rows: list[sc.Row]) -> list[tuple[str, bool, str]]:
     if fan:
         add("fan of 4 x sleep 2 with -j 4: <= 2.5 s", fan.mlpipe.median <= 2.5,
             f"{fan.mlpipe.median:.2f} s")
+    for row in rows:
+        if row.scenario == "9" and row.ratio:
+            add(f"{row.what}: ratio <= 0.5", row.ratio <= 0.5, f"ratio {row.ratio:.2f}")
     helps = by.get("--help")
     if helps:
         add("mlpipe --help <= 0.15 s", helps.mlpipe.median <= 0.15,
@@ -157,6 +165,8 @@ def main() -> int:
     step("7 fan", lambda: sc.fan(work, 1 if args.quick else 2))
     step("8 start-up", lambda: sc.startup(four, ROOT / "examples/pipelines/iris/mlpipe.yaml",
                                           reps * 2))
+    step("9 versioned data", lambda: data_scenarios.versioned_data(
+        work, args.data_mb, args.data_files, 1 if args.quick else 2))
     if args.large:
         big = work / "data-1gb.csv"
         if not big.exists():
