@@ -91,7 +91,7 @@ def versioned_data(work: Path, mb: float, files: int, reps: int) -> list[Row]:
         samples = alternate({tool: (lambda t=tool: repos.forget(t),
                                     lambda t=tool, p=path: repos.add(t, p))
                              for tool in repos.roots}, reps, warmup=False)
-        rows.append(Row("9", label, samples["mlpipe"], samples["dvc"]))
+        rows.append(Row("10", label, samples["mlpipe"], samples["dvc"]))
     for tool, root in repos.roots.items():
         repos.add(tool, "big.bin")
         repos.add(tool, "images")
@@ -112,9 +112,9 @@ def versioned_data(work: Path, mb: float, files: int, reps: int) -> list[Row]:
                 sh(root, "git", "checkout", "-q", rev)
                 status[tool].times.append(repos.status(tool))
                 checkout[tool].times.append(repos.checkout(tool))
-    rows.append(Row("9", "status after git checkout (data changed)", status["mlpipe"],
+    rows.append(Row("10", "status after git checkout (data changed)", status["mlpipe"],
                     status["dvc"]))
-    rows.append(Row("9", "checkout after git checkout (both paths)", checkout["mlpipe"],
+    rows.append(Row("10", "checkout after git checkout (both paths)", checkout["mlpipe"],
                     checkout["dvc"]))
     for tool, root in repos.roots.items():
         if (root / "images/00/0.txt").exists() or not (root / "images/new.txt").exists():

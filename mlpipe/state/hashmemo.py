@@ -30,6 +30,8 @@ class StateCache:
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
         self._conn: sqlite3.Connection | None = None
+        self._absent = False  # the database did not exist when first asked: nothing to read
+        self._preloaded: dict[str, tuple[int, int, int, str]] = {}
         self._pending_files: list[tuple[str, int, int, int, str]] = []
         self._pending_blobs: list[tuple[str, str]] = []
 
@@ -52,13 +54,31 @@ class StateCache:
 
     def _query(self, sql: str, args: tuple[str, ...]) -> tuple | None:
         """One row, or None; a damaged database is deleted (it is only a memo)."""
-        if not self.db_path.exists() and self._conn is None:
+        if self._conn is None and (self._absent or not self.db_path.exists()):
+            self._absent = True  # one stat for the whole run, not one per file
             return None
         try:
             return self._connect().execute(sql, args).fetchone()
         except sqlite3.DatabaseError:
             self._discard()
             return None
+
+    def preload(self, directory: str) -> None:
+        """Read the entries of every file below `directory` in one query, so hashing a large
+        directory asks the database once instead of once per file."""
+        if self._conn is None and (self._absent or not self.db_path.exists()):
+            self._absent = True
+            return
+        prefix = directory.rstrip(os.sep) + os.sep
+        upper = prefix[:-1] + chr(ord(os.sep) + 1)  # every path starting with the prefix
+        try:
+            rows = self._connect().execute(
+                "SELECT path, inode, size, mtime_ns, hash FROM files WHERE path >= ? AND "
+                "path < ?", (prefix, upper)).fetchall()
+        except sqlite3.DatabaseError:
+            self._discard()
+            return
+        self._preloaded.update((row[0], tuple(row[1:])) for row in rows)
 
     def _discard(self) -> None:
         if self._conn is not None:
@@ -69,6 +89,9 @@ class StateCache:
 
     def get(self, path: str, st: os.stat_result) -> str | None:
         """The remembered hash of `path` if its stat still matches."""
+        known = self._preloaded.get(path)
+        if known is not None:
+            return known[3] if known[:3] == stat_key(st) else None
         row = self._query("SELECT inode, size, mtime_ns, hash FROM files WHERE path = ?", (path,))
         if row is None or tuple(row[:3]) != stat_key(st):
             return None
@@ -76,6 +99,7 @@ class StateCache:
 
     def put(self, path: str, st: os.stat_result, digest: str) -> None:
         self._pending_files.append((path, *stat_key(st), digest))
+        self._preloaded.pop(path, None)
 
     def get_blob(self, blob: str) -> str | None:
         row = self._query("SELECT hash FROM blobs WHERE blob = ?", (blob,))
