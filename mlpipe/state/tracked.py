@@ -60,6 +60,7 @@ def add(hasher: PathHasher, store: ObjectStore, rel: str) -> Tracked:
         raise UsageError(f"{rel}: no such file or directory to add")
     manifest: list[tuple[str, str]] = []
     total = 0
+    hasher.state.preload(str(full))  # one query for the whole directory's memo
     for file in _files(full):
         digest, size = _add_file(hasher, store, file, f"{rel}/{file.relative_to(full)}")
         manifest.append((file.relative_to(full).as_posix(), digest))
