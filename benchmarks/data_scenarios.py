@@ -50,13 +50,13 @@ class DataRepos:
             (source / "done").write_text("")
         for tool, root in self.roots.items():
             git_repo(root)
-            sh(root, "cp", "-a", str(source / "big.bin"), str(source / "images"), str(root))
             if tool == "dvc":
                 dvc_init(root)
             else:
                 (root / "mlpipe.yaml").write_text(PIPELINE)
                 (root / ".gitignore").write_text(".mlpipe/\ncount.txt\n")
-            commit(root, "pipeline")
+            commit(root, "pipeline")  # before the data: git must not track it
+            sh(root, "cp", "-a", str(source / "big.bin"), str(source / "images"), str(root))
 
     def add(self, tool: str, path: str) -> float:
         return timed(self.roots[tool], ("mlpipe", "add", path) if tool == "mlpipe"

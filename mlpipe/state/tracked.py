@@ -17,7 +17,7 @@ from pathlib import Path
 from mlpipe.errors import UsageError
 from mlpipe.state.datafile import Tracked
 from mlpipe.state.filehash import PathHasher
-from mlpipe.state.hashing import dir_hash
+from mlpipe.state.hashing import dir_hash, is_dir_hash
 from mlpipe.state.hashmemo import stat_key
 from mlpipe.state.objects import ObjectStore
 
@@ -132,6 +132,30 @@ def restore(hasher: PathHasher, store: ObjectStore, entry: Tracked) -> None:
         MissingObject: The store lacks it.
         CacheCorrupt: A stored object does not match its hash.
     """
-    manifest = store.restore(entry.digest, hasher.full(entry.path))
+    full = hasher.full(entry.path)
+    if is_dir_hash(entry.digest) and full.is_dir() and not full.is_symlink():
+        manifest = _update_tree(hasher, store, entry)
+    else:
+        manifest = store.restore(entry.digest, full)
     hasher.forget([entry.path])
     hasher.remember(entry.path, entry.digest, manifest)
+
+
+def _update_tree(hasher: PathHasher, store: ObjectStore, entry: Tracked
+                 ) -> list[tuple[str, str]]:
+    """Turn the directory on disk into the recorded one file by file: remove what it should
+    not hold, then restore (checked) only the files that differ. Each file is replaced
+    atomically; a checkout cut off midway leaves a mix that `checkout --force` completes."""
+    full = hasher.full(entry.path)
+    target = store.read_manifest(entry.digest)
+    current = dict(hasher.manifest(entry.path))
+    wanted = dict(target)
+    for rel in sorted(current.keys() - wanted.keys()):
+        (full / rel).unlink()
+    for rel, digest in target:
+        if current.get(rel) != digest:
+            store.restore(digest, full / rel)
+    for here, _, _ in os.walk(full, topdown=False):  # the directories left empty
+        if here != str(full) and not os.listdir(here):
+            os.rmdir(here)
+    return target
