@@ -133,6 +133,7 @@ def restore(hasher: PathHasher, store: ObjectStore, entry: Tracked) -> None:
         CacheCorrupt: A stored object does not match its hash.
     """
     full = hasher.full(entry.path)
+    manifest: list[tuple[str, str]] | None
     if is_dir_hash(entry.digest) and full.is_dir() and not full.is_symlink():
         manifest = _update_tree(hasher, store, entry)
     else:
