@@ -179,6 +179,21 @@ class RunLocked(MlpipeError):
         )
 
 
+class StageProcessesLeft(MlpipeError):
+    """Processes an earlier run started for its stages are still alive."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, path: Path, waited_s: float) -> None:
+        self.path = path
+        self.waited_s = waited_s
+        super().__init__(
+            f"processes started by an earlier mlpipe run still work on this pipeline's outputs "
+            f"(they hold {path}); waited {waited_s:g}s. Stop them (`fuser {path}` names them) "
+            "and run again"
+        )
+
+
 class RemoteConfigError(UsageError):
     """A remote cannot be chosen or opened: none set, unknown name, bad URL, missing library."""
 

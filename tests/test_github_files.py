@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +64,35 @@ def test_the_action_step_routes_each_command(project: Path) -> None:
     assert "stages-run=hello" in (project.parent / "out.txt").read_text()
     wrong = _action_step({**base, "MLPIPE_COMMAND": "deploy"}, project)
     assert wrong.returncode == 2 and "unknown command 'deploy'" in wrong.stdout
+
+
+
+CURRENT_MAJORS = {"actions/checkout": 6, "actions/setup-python": 6, "actions/cache": 5,
+                  "actions/cache/restore": 5, "actions/cache/save": 5}
+
+
+@pytest.mark.parametrize("file", ["action.yml", "examples/github/mlpipe.yml",
+                                  "examples/github/monitor.yml"])
+def test_actions_are_on_their_current_major_versions(file: str) -> None:
+    used = re.findall(r"uses: (actions/[\w/-]+)@v(\d+)", (REPO / file).read_text())
+    assert used
+    for action, major in used:
+        assert int(major) >= CURRENT_MAJORS[action], f"{file}: {action}@v{major}"
+
+
+def test_the_example_workflow_runs_on_push_to_main_for_every_pipeline_file(
+        tmp_path: Path) -> None:
+    workflow = yaml.safe_load((REPO / "examples/github/mlpipe.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers["push"] == {"branches": ["main"]} and "pull_request" in triggers
+    find = workflow["jobs"]["find"]["steps"][-1]["run"]
+    out = tmp_path / "output"
+    subprocess.run(["bash", "-e", "-c", find], cwd=REPO, check=True,
+                   env={**os.environ, "GITHUB_OUTPUT": str(out)})
+    name, _, found = out.read_text().strip().partition("=")
+    pipelines = json.loads(found)
+    assert name == "pipelines"
+    assert {"examples/pipelines/iris/mlpipe.yaml",
+            "examples/pipelines/forecast/mlpipe.yaml"} <= set(pipelines)
+    matrix = workflow["jobs"]["pipeline"]["strategy"]["matrix"]["file"]
+    assert matrix == "${{ fromJSON(needs.find.outputs.pipelines) }}"

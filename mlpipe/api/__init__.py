@@ -181,7 +181,7 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
         return plan(PlanInputs(order=order, writers=graph.writers, disk=disk,
                                versions=session.versions, lock=session.lock,
                                run_hit=session.run_hit, stored=session.store.has_all,
-                               force=force))
+                               force=force, listing=session.listing))
     finally:
         session.close()
 

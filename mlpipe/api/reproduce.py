@@ -17,6 +17,7 @@ from mlpipe import api
 from mlpipe.core.planner import Plan
 from mlpipe.errors import UsageError
 from mlpipe.execute.events import Event
+from mlpipe.revisions.revs import commit_of
 from mlpipe.state import lockfile
 from mlpipe.state.workspace import Workspace
 from mlpipe.vcs import gitinfo
@@ -54,10 +55,9 @@ class Reproduction:
 def _at(pipeline_file: Path, rev: str) -> Iterator[tuple[Path, str]]:
     """(pipeline file inside a worktree at `rev`, commit sha)."""
     pipeline_file = pipeline_file.absolute()
+    commit = commit_of(pipeline_file.parent, rev)
     top = gitinfo.repo_root(pipeline_file.parent)
-    commit = gitinfo.resolve_rev(pipeline_file.parent, rev)
-    if top is None or commit is None:
-        raise UsageError(f"{rev}: not a revision of a git repository at {pipeline_file.parent}")
+    assert top is not None  # commit_of found a repository
     with gitinfo.worktree(pipeline_file.parent, commit) as tree:
         moved = tree / pipeline_file.resolve().relative_to(top.resolve())
         if not moved.is_file():

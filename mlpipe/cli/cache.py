@@ -28,6 +28,10 @@ AllCommits = Annotated[bool, typer.Option(
     "--all-commits", help="Also keep what the lock file at every commit (every branch and "
                           "tag) refers to.")]
 
+OnRemote = Annotated[bool, typer.Option(
+    "--remote", help="Also remove the temporary files that interrupted pushes left on the "
+                     "default remote over an hour ago.")]
+
 
 def size_text(size: int) -> str:
     """A byte count for people: 512 B, 2.0 KiB, 3.4 MiB..."""
@@ -100,12 +104,16 @@ def verify(file: opt.PipelineFile = Path(DEFAULT_FILE), remove: Remove = False,
 
 @cache_app.command("gc")
 def gc(file: opt.PipelineFile = Path(DEFAULT_FILE), dry_run: DryRun = False,
-       all_commits: AllCommits = False, as_json: opt.Json = False) -> None:
+       all_commits: AllCommits = False, remote: OnRemote = False,
+       as_json: opt.Json = False) -> None:
     """Remove the objects and run-cache entries that no lock file and no registered model
     needs (the lock files beside the pipeline file; with --all-commits, at every commit)."""
     from mlpipe.api import cache
 
     result = cache.gc(file, dry_run=dry_run, all_commits=all_commits)
+    if remote and not dry_run:
+        url, cleaned = cache.clean_remote(file)
+        typer.echo(f"removed {plural(cleaned, 'stale temporary file')} on {url}", err=as_json)
     if as_json:
         typer.echo(gc_json(result))
         return

@@ -70,10 +70,14 @@ def metrics_diff(rev_a: RevA = "HEAD", rev_b: RevB = None,
                  file: opt.PipelineFile = Path(DEFAULT_FILE), show_all: ShowAll = False,
                  as_json: opt.Json = False, as_md: Markdown = False) -> None:
     """Metrics that differ between two revisions (default: HEAD against the work tree)."""
+    from mlpipe.api.fetch import objects
     from mlpipe.revisions import diffs
     from mlpipe.revisions import snapshot as revisions
 
-    old, new = revisions.snapshot(file, rev_a), revisions.snapshot(file, rev_b)
+    old = revisions.snapshot(file, rev_a, objects)
+    new = revisions.snapshot(file, rev_b, objects)
+    for line in (*old.unavailable, *new.unavailable):
+        typer.echo(f"mlpipe: warning: {line}", err=True)
     changes = diffs.diff_metrics(old.metrics, new.metrics, show_all=show_all)
     _print(changes, True, as_json, as_md, (old.label, new.label))
 

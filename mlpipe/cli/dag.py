@@ -13,14 +13,21 @@ from mlpipe.errors import UsageError
 from mlpipe.state.workspace import DEFAULT_FILE
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from mlpipe.core.graph import StageGraph
 
 
-def to_mermaid(graph: StageGraph) -> str:
+def to_mermaid(graph: StageGraph, marked: Collection[str] = ()) -> str:
+    """A Mermaid flowchart; the `marked` stages (a change's) drawn in another colour."""
     ids = {stage.name: f"s{i}" for i, stage in enumerate(graph.order())}
     lines = ["flowchart TD"]
     lines += [f'    {ids[s.name]}["{s.name}"]' for s in graph.order()]
     lines += [f"    {ids[a]} --> {ids[b]}" for a, b in graph.edges]
+    shown = [ids[name] for name in ids if name in marked]
+    if shown:
+        lines += ["    classDef changed fill:#fff3bf,stroke:#f08c00,stroke-width:2px",
+                  f"    class {','.join(shown)} changed"]
     return "\n".join(lines)
 
 

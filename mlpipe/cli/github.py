@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from mlpipe.execute.events import Event, StageFinished, Status
 
 if TYPE_CHECKING:
     from mlpipe.api import Loaded, RunReport
+    from mlpipe.cli.summary import Mismatch
     from mlpipe.core.planner import Plan
     from mlpipe.errors import MlpipeError
     from mlpipe.revisions.diffs import Change
@@ -117,37 +118,15 @@ def base_rev() -> str | None:
     return f"origin/{base}" if base else None
 
 
-def run_summary(loaded: Loaded, report: RunReport, changes: list[Change] | None,
-                base: str | None, problems: list[str], mermaid: str) -> str:
-    """The job summary of a run, as Markdown."""
-    from mlpipe.revisions.diffs import format_value, markdown
+def status_summary(loaded: Loaded, plan: Plan, verdict: Sequence[Mismatch] | None) -> str:
+    """The job summary of `mlpipe status`: the verdict on the committed lock file (in git),
+    then what would run in this work tree, and why."""
+    from mlpipe.cli.summary import verdict_text
 
-    lines = [f"## mlpipe run: {loaded.spec.name}", ""]
-    counts: dict[str, int] = {}
-    for stage in report.stages:
-        counts[stage.status.value] = counts.get(stage.status.value, 0) + 1
-    lines += [", ".join(f"**{n}** {status}" for status, n in counts.items()) or "no stages", ""]
-    lines += ["| Stage | Status | Time | Reason |", "|---|---|---|---|"]
-    for s in report.stages:
-        reason = s.reason.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| `{s.name}` | {s.status.value} | {s.duration_s:.2f}s | {reason} |")
-    if problems:
-        lines += ["", "### Failed gates and checks", ""] + [f"- {p}" for p in problems]
-    if changes is not None:
-        title = f"### Metrics (change against `{base}`)" if base else "### Metrics"
-        lines += ["", title, ""]
-        if base:
-            lines.append(markdown(changes, with_path=True).rstrip())
-        else:
-            lines += ["| Path | Name | Value |", "|---|---|---|"]
-            lines += [f"| {c.path} | `{c.key}` | {format_value(c.new)} |" for c in changes]
-    lines += ["", "### Pipeline", "", "```mermaid", mermaid, "```", ""]
-    return "\n".join(lines) + "\n"
-
-
-def status_summary(loaded: Loaded, plan: Plan) -> str:
-    """The job summary of `mlpipe status`: what would run, and why."""
     lines = [f"## mlpipe status: {loaded.spec.name}", ""]
+    if verdict is not None:
+        lines += [verdict_text(_relative(loaded.workspace.lock_file), verdict), "",
+                  "### In this work tree", ""]
     if not plan.stale:
         return "\n".join([*lines, "Everything is up to date.", ""]) + "\n"
     lines += ["| Stage | Action | Reasons |", "|---|---|---|"]
@@ -171,7 +150,10 @@ def metrics_json(changes: list[Change]) -> str:
 
 
 def failed_checks(loaded: Loaded) -> list[str]:
-    """Failed validation checks and evaluation gates, from stages' `report` outputs."""
+    """Failed validation checks and evaluation gates, from stages' `report` outputs, each
+    written as a failure (`accuracy 0.8444, needs >= 0.85`)."""
+    from mlpipe.cli.summary import failure_text
+
     problems = []
     for stage in loaded.spec.stages:
         path = stage.outputs.get("report")
@@ -184,15 +166,29 @@ def failed_checks(loaded: Loaded) -> list[str]:
         if not isinstance(report, Mapping):
             continue
         for entry in [*report.get("checks", []), *report.get("gates", [])]:
-            if isinstance(entry, Mapping) and entry.get("passed") is False:
-                what = entry.get("message") or entry.get("gate") or entry.get("check")
-                problems.append(f"`{stage.name}`: {what}")
+            text = failure_text(stage.name, entry) if isinstance(entry, Mapping) else None
+            if text is not None:
+                problems.append(text)
     return problems
 
 
-def report_run(file: Path, report: RunReport, overrides: tuple[str, ...]) -> None:
+def lock_verdict(file: Path) -> tuple[Mismatch, ...] | None:
+    """The stages the committed lock file does not match (read before a run rewrites it);
+    None outside a git repository."""
+    from mlpipe.api import staged
+    from mlpipe.vcs import gitinfo
+
+    if gitinfo.repo_root(file.absolute().parent) is None:
+        return None
+    return staged.lock_gate(file)
+
+
+def report_run(file: Path, report: RunReport, overrides: tuple[str, ...],
+               verdict: tuple[Mismatch, ...] | None) -> None:
     """Write the job summary and step outputs of a finished run."""
     from mlpipe import api
+    from mlpipe.api import fetch
+    from mlpipe.cli import summary
     from mlpipe.cli.dag import to_mermaid
     from mlpipe.errors import MlpipeError
     from mlpipe.revisions import diffs
@@ -200,17 +196,42 @@ def report_run(file: Path, report: RunReport, overrides: tuple[str, ...]) -> Non
 
     loaded = api.load(file, overrides)
     now = revisions.workspace(file)
-    base = base_rev()
-    old: dict[str, dict[str, Any]] = {}
+    base, notes = base_rev(), list[str]()
+    old, changed, params = revisions.Snapshot("", None, {}), [], []
     if base is not None:
         try:
-            old = revisions.at_rev(file, base).metrics
+            old = revisions.at_rev(file, base, fetch.objects)
+            changed = _changed_stages(file, base, [s.name for s in loaded.graph.order()])
+            params = diffs.diff_values(old.params, now.params)
+            notes += old.unavailable
         except MlpipeError as exc:
-            print(command("warning", f"no metrics to compare with: {exc}", title="mlpipe"))
+            print(command("warning", f"nothing to compare with: {exc}", title="mlpipe"))
+            notes.append(f"nothing to compare with: {exc}")
             base = None
-    changes = diffs.diff_metrics(old, now.metrics, show_all=True)
-    write_summary(run_summary(loaded, report, changes, base, failed_checks(loaded),
-                              to_mermaid(loaded.graph)))
+    changes = diffs.diff_metrics(old.metrics, now.metrics, show_all=True)
+    marked = {c.stage for c in changed} | {s.name for s in report.stages
+                                           if s.status is Status.RAN}
+    review = summary.Review(
+        name=loaded.spec.name, lock=_relative(loaded.workspace.lock_file), mismatched=verdict,
+        base=base, changed=changed, params=params, metrics=changes,
+        failures=failed_checks(loaded), stages=report.stages,
+        mermaid=to_mermaid(loaded.graph, marked), notes=notes)
+    write_summary(summary.render(review))
     ran = [s.name for s in report.stages if s.status is Status.RAN]
     write_outputs({"ok": str(report.ok).lower(), "stages-run": ",".join(ran),
-                   "metrics": metrics_json(changes)})
+                   "metrics": metrics_json(changes),
+                   "lock-matches": str(not verdict).lower()})
+
+
+def _changed_stages(file: Path, base: str, order: list[str]) -> list[Mismatch]:
+    """Stages whose entry in HEAD's committed lock file differs from the base's, in run
+    `order` (stages the base has and HEAD dropped last)."""
+    from mlpipe.revisions import lockdiff, snapshot
+    from mlpipe.revisions.revs import commit_of
+
+    file = file.absolute()
+    head = snapshot.lock_at(file, commit_of(file.parent, "HEAD"), "HEAD")
+    changed = lockdiff.changed_stages(
+        snapshot.lock_at(file, commit_of(file.parent, base), base), head)
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(changed, key=lambda c: rank.get(c.stage, len(rank)))

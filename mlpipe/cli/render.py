@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from mlpipe.api import RunReport
+    from mlpipe.api.staged import StagedCheck
     from mlpipe.core.planner import Plan
 
 _STYLE = {"waiting": "dim", "running": "yellow", "restoring": "cyan", "cached": "green",
@@ -211,6 +212,22 @@ def plan_text(plan: Plan, console: Out) -> None:
                       markup=False)
         for reason in decision.reasons:
             console.print(f"    {reason}", markup=False)
+
+
+def staged_text(check: StagedCheck, console: Out) -> None:
+    """The pre-commit verdict on one staged pipeline file, with the next step."""
+    if not check.staged:
+        console.print(f"mlpipe: {check.pipeline} is not in the index; not checked "
+                      "(mlpipe hooks install again to update the hooks)", markup=False)
+    elif check.error:
+        console.print(f"mlpipe: error: {check.error}", markup=False)
+    elif check.mismatched:
+        console.print(f"mlpipe: the staged {check.lock} does not match the staged "
+                      f"{check.pipeline}, params and deps:", markup=False)
+        for decision in check.mismatched:
+            console.print(f"    {decision.stage}: {decision.reason}", markup=False)
+        console.print(f"next: mlpipe run -f {check.pipeline}, then git add {check.lock}",
+                      markup=False)
 
 
 def progress_renderer(console: Out) -> PlainRenderer | LiveRenderer:

@@ -74,8 +74,10 @@ def run(
                              remote=remote, worker_files=worker_files)
     progress: render.Renderer = (render.PlainRenderer(render.stderr_out()) if as_json
                                   else render.progress_renderer(console))
+    verdict = None
     if github.enabled():
         progress = github.GroupRenderer(progress, Workspace.for_file(file).logs_dir)
+        verdict = github.lock_verdict(file)
     try:
         report = api.run(file, options, progress)
     finally:
@@ -85,7 +87,7 @@ def run(
     else:
         console.print(render.summary_line(report), markup=False)
     if github.enabled():
-        github.report_run(file, report, options.overrides)
+        github.report_run(file, report, options.overrides, verdict)
     _transfers(report, as_json)
     if not report.ok:
         raise typer.Exit(1)

@@ -50,9 +50,12 @@ def status(
     from mlpipe.cli import github
 
     if github.enabled() and rev is None:
-        github.write_summary(github.status_summary(api.load(file, tuple(overrides or ())), plan))
-        github.write_outputs({"stale": str(bool(plan.stale)).lower(),
-                              "stages-stale": ",".join(d.stage for d in plan.stale)})
+        verdict = github.lock_verdict(file)  # in git, stale means: the lock does not match
+        github.write_summary(github.status_summary(api.load(file, tuple(overrides or ())), plan,
+                                                   verdict))
+        stale = [d.stage for d in (plan.stale if verdict is None else verdict)]
+        github.write_outputs({"stale": str(bool(stale)).lower(),
+                              "stages-stale": ",".join(stale)})
     if fail_if_stale and plan.stale:
         raise typer.Exit(EXIT_STALE)
 

@@ -79,12 +79,21 @@ def push(targets: opt.Targets = None, remote: Remote = None, jobs: Jobs = 8,
 
 
 def pull(targets: opt.Targets = None, remote: Remote = None, jobs: Jobs = 8,
-         file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Json = False) -> None:
+         file: opt.PipelineFile = Path(DEFAULT_FILE), as_json: opt.Json = False,
+         rev: Annotated[str | None, typer.Option(
+             "--rev", help="Pull what this git revision's lock file records (a pull "
+             "request's base, say) instead of the work tree's.", show_default=False)] = None,
+         ) -> None:
     """Download into the local cache what the lock file records for the stages (all by
     default); `mlpipe run` then restores them instead of running.
 
     Exit codes: 0 done, 1 something could not be received (named), 2 no or bad remote.
     """
+    if rev is not None:
+        from mlpipe.api.fetch import pull_at
+
+        report(pull_at(file, rev, remote, tuple(targets or ()), jobs), as_json)
+        return
     from mlpipe import api
 
     report(api.pull(file, _options(targets, remote, jobs)), as_json)

@@ -19,6 +19,7 @@ from typing import Any
 
 from mlpipe.core.fingerprint import stage_key, template_hash
 from mlpipe.spec.model import StageSpec
+from mlpipe.state.hashing import dir_hash, is_dir_hash
 from mlpipe.state.lockfile import LockEntry
 from mlpipe.state.runcache import RunEntry, can_cache
 
@@ -212,6 +213,9 @@ class PlanInputs:
         run_hit: Stage key -> run-cache entry whose objects are stored.
         stored: Whether the store holds all of these outputs.
         force: Run every selected stage.
+        listing: A directory's hash -> its files (relative path, hash), or None when the
+            store cannot tell; how a dep inside an upstream directory that will be restored
+            is known before the directory is back.
     """
 
     order: Sequence[StageSpec]
@@ -222,6 +226,7 @@ class PlanInputs:
     run_hit: Callable[[str], RunEntry | None]
     stored: Callable[[Mapping[str, str]], bool]
     force: bool = False
+    listing: Callable[[str], Sequence[tuple[str, str]] | None] = lambda _digest: None
 
 
 def plan(inputs: PlanInputs) -> Plan:
@@ -255,5 +260,31 @@ def _predict(dep: str, inputs: PlanInputs, selected: set[str],
         if outs is not None and dep in outs:
             return outs[dep]
         if outs is not None and outs != {o: inputs.disk.get(o) for o in outs}:
-            return Pending(writer)
+            inner = _inside(dep, outs, inputs.listing)
+            return Pending(writer) if isinstance(inner, _Unknown) else inner
     return inputs.disk.get(dep)
+
+
+class _Unknown:
+    """What `_inside` gives when an upstream directory's files cannot be known."""
+
+
+def _inside(dep: str, outs: Mapping[str, str | None],
+            listing: Callable[[str], Sequence[tuple[str, str]] | None]) -> str | _Unknown | None:
+    """The hash `dep` will have once these outputs are in place, read from the listing of
+    the directory output it lies in: a file's hash, a sub-directory's hash, or None when the
+    directory will not hold it."""
+    for out, digest in outs.items():
+        if digest is None or not is_dir_hash(digest) or not dep.startswith(out + "/"):
+            continue
+        files = listing(digest)
+        if files is None:
+            return _Unknown()
+        rel = dep[len(out) + 1:]
+        found = dict(files)
+        if rel in found:
+            return found[rel]
+        prefix = rel + "/"
+        below = [(path[len(prefix):], d) for path, d in files if path.startswith(prefix)]
+        return dir_hash(below) if below else None
+    return _Unknown()

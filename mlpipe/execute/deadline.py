@@ -6,8 +6,11 @@ runs in a child process that leads a new process group, and when its time is up 
 group gets SIGKILL. The process that forks is the run itself with `-j 1` and a pool worker
 with `-j N`, so no pool worker is ever killed and the pool stays usable.
 
-The group cannot outlive the run: when the forking process ends first (the run was killed,
-or interrupted while waiting), the group is killed too.
+The group cannot outlive the stage: when the forking process ends first (the run was
+killed, or interrupted while waiting), the group is killed too, and so is what is left of it
+once the stage has reported (a program the command started in the background), so nothing
+goes on writing the stage's outputs while they are recorded. Stages whose kind starts
+processes always run this way (`run_stage`), with or without a timeout.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, NoReturn
 
+from mlpipe import kinds
 from mlpipe.execute.task import StageTask, TaskOutcome, run_task
 
 if TYPE_CHECKING:
@@ -33,6 +37,12 @@ def execute(task: StageTask, own_group: bool = False) -> TaskOutcome:
     if task.stage.timeout is None and not own_group:
         return run_task(task)
     return run_with_deadline(task, task.stage.timeout)
+
+
+def run_stage(task: StageTask) -> TaskOutcome:
+    """Run a task the way every executor does: in its own process group when its kind
+    starts processes (a command's shell and its programs), so none of them outlives it."""
+    return execute(task, own_group=kinds.get(task.stage.kind).spawns_processes)
 
 
 def run_with_deadline(task: StageTask, timeout_s: float | None) -> TaskOutcome:
@@ -63,8 +73,7 @@ def run_with_deadline(task: StageTask, timeout_s: float | None) -> TaskOutcome:
                 outcome = reader.recv()
     finally:
         reader.close()
-        if outcome is None:  # timed out, died, or interrupted while waiting: end the group
-            _kill_group(pid)
+        _kill_group(pid)  # timed out, died, interrupted, or done with processes left running
         _, status = os.waitpid(pid, 0)
     if outcome is not None:
         return outcome

@@ -12,7 +12,9 @@ keys (see fingerprint.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,7 @@ from mlpipe.errors import StageFailed
 from mlpipe.execute.session import Session
 from mlpipe.spec.model import StageSpec
 from mlpipe.state.fsutil import remove
-from mlpipe.state.hashing import is_dir_hash
+from mlpipe.state.hashing import dir_hash, is_dir_hash
 from mlpipe.state.history import HistoryRow
 from mlpipe.state.lockfile import LockEntry
 from mlpipe.state.runcache import RunEntry, can_cache
@@ -72,12 +74,35 @@ def restore(session: Session, stage: StageSpec, decision: Decision) -> None:
 
 def clear_outputs(session: Session, stage: StageSpec) -> None:
     """Remove a stage's outputs before it runs, so stale files cannot pass for new ones, and
-    make sure their parent directories exist."""
+    make sure their parent directories exist.
+
+    Raises:
+        StageFailed: An output cannot be removed (something else keeps writing into it).
+    """
+    session.hasher.forget(stage.outs)
     for path in stage.outs:
         full = session.workspace.root / path
-        remove(full)
-        full.parent.mkdir(parents=True, exist_ok=True)
-    session.hasher.forget(stage.outs)
+        try:
+            remove(full)
+            full.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StageFailed(stage.name, f"cannot clear output {path} before running it "
+                                          f"({exc.strerror or exc}); is another process "
+                                          "writing into it?") from None
+
+
+def _stamps(session: Session, outs: Mapping[str, str | None]) -> dict[str, tuple[int, int]]:
+    """Path -> (size, mtime_ns) of every file of these outputs (inside directories too)."""
+    found: dict[str, tuple[int, int]] = {}
+    for out in outs:
+        top = session.workspace.root / out
+        files = [str(top)] if not top.is_dir() else [
+            os.path.join(folder, name) for folder, _, names in os.walk(top) for name in names]
+        for file in files:
+            with contextlib.suppress(OSError):
+                info = os.stat(file)
+                found[file] = (info.st_size, info.st_mtime_ns)
+    return found
 
 
 def record_run(session: Session, stage: StageSpec, key: str | None,
@@ -88,6 +113,7 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
         StageFailed: a declared output was not written, or a metrics file is not JSON.
     """
     session.hasher.forget([*stage.outs, *stage.deps])
+    before = _stamps(session, dict.fromkeys(stage.outs))
     outs = session.hasher.hash(stage.outs)
     missing = [path for path, digest in outs.items() if digest is None]
     if missing:
@@ -105,10 +131,15 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
     root = session.workspace.root
     for path, digest in outs.items():
         assert digest is not None
-        if is_dir_hash(digest):
-            session.store.put_tree(root / path, session.hasher.manifest(path), digest)
+        manifest = session.hasher.manifest(path) if is_dir_hash(digest) else None
+        if manifest is not None and dir_hash(manifest) != digest:
+            raise _changed(session, stage)
+        if manifest is not None:
+            session.store.put_tree(root / path, manifest, digest)
         else:
             session.store.put_file(root / path, digest)
+    if _stamps(session, outs) != before:
+        raise _changed(session, stage)
     stored_outs = {path: digest for path, digest in outs.items() if digest is not None}
     if can_cache(stage):
         session.runcache.put(key, RunEntry(stored_outs, session.commit))
@@ -116,6 +147,13 @@ def record_run(session: Session, stage: StageSpec, key: str | None,
                                       session.commit)
     session.write_lock()
     return Recorded(True, metrics=metrics)
+
+
+def _changed(session: Session, stage: StageSpec) -> StageFailed:
+    """The failure of a stage whose outputs changed while they were being recorded."""
+    session.hasher.forget(stage.outs)
+    return StageFailed(stage.name, "its outputs changed while they were being recorded; is "
+                                   "another process writing into them?")
 
 
 def read_metrics(session: Session, stage: StageSpec) -> dict[str, Any]:

@@ -103,14 +103,19 @@ class Scheduler:
                              time.perf_counter() - started)
                 return
         self.emit(StageStarted(stage.name, "running", decision.reason))
-        record.clear_outputs(session, stage)
+        job = _Running(stage, facts.key, _settled(facts.deps), decision.reason,
+                       time.perf_counter())
+        try:
+            record.clear_outputs(session, stage)
+        except StageFailed as exc:
+            self._complete(job, TaskOutcome(stage.name, False, 0.0, exc.reason))
+            return
         task = StageTask(stage, session.workspace.root, session.workspace.logs_dir,
                          session.workspace.lock_file, deps=_settled(facts.deps),
                          pipeline_file=session.workspace.pipeline_file,
-                         state_dir=session.workspace.state_dir)
-        started = time.perf_counter()
-        running[self.executor.submit(task)] = _Running(
-            stage, facts.key, _settled(facts.deps), decision.reason, started)
+                         state_dir=session.workspace.state_dir,
+                         stages_lock=session.workspace.stages_lock)
+        running[self.executor.submit(task)] = job
 
     def _complete(self, job: _Running, outcome: TaskOutcome) -> None:
         stage, session = job.stage, self.session

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mlpipe import kinds
 from mlpipe.core.planner import StageFacts, gather_facts
+from mlpipe.errors import CacheCorrupt
 from mlpipe.execute.events import Event, Notice
 from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.state import lockfile
@@ -82,6 +83,13 @@ class Session:
             entry = self.runcache.get(key)
             hit = entry is not None and self.store.has_all(entry.outs)
         return entry if hit else None
+
+    def listing(self, digest: str) -> list[tuple[str, str]] | None:
+        """A stored directory's files (relative path, hash); None when it is not readable."""
+        try:
+            return self.store.read_manifest(digest)
+        except (OSError, ValueError, CacheCorrupt):
+            return None
 
     def facts(self, stage: StageSpec) -> StageFacts:
         """Observe a stage on disk now (after its upstream stages finished)."""

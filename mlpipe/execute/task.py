@@ -13,6 +13,7 @@ from mlpipe import kinds
 from mlpipe.errors import StageFailed
 from mlpipe.kinds.plugin import StageContext
 from mlpipe.spec.model import StageSpec
+from mlpipe.state import runlock
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class StageTask:
         deps: Dep path -> the content hash the Scheduler observed when it started the stage
             (None: missing); what `--worker-files remote` ships, without hashing again.
         state_dir: The pipeline's state directory (None: `root/.mlpipe`).
+        stages_lock: The file the processes working on the run's stages hold shared while
+            they live (runlock.share), so a later run waits for them; None: nothing to hold.
     """
 
     stage: StageSpec
@@ -40,6 +43,7 @@ class StageTask:
     deps: Mapping[str, str | None] = field(default_factory=dict)
     pipeline_file: Path | None = None
     state_dir: Path | None = None
+    stages_lock: Path | None = None
 
     @property
     def stdout_path(self) -> Path:
@@ -81,7 +85,7 @@ def run_task(task: StageTask) -> TaskOutcome:
                        lock_file=task.lock_file, pipeline_file=task.pipeline_file,
                        state_dir=task.state_dir)
     try:
-        with _joblib_backend(task.parallel_backend):
+        with runlock.share(task.stages_lock), _joblib_backend(task.parallel_backend):
             result = kinds.get(task.stage.kind).run(ctx)
     except StageFailed as exc:
         return TaskOutcome(task.stage.name, False, time.perf_counter() - started, exc.reason,

@@ -17,10 +17,13 @@ import json
 import os
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from mlpipe.errors import RemoteError
 from mlpipe.remote.fs import Opened, describe
@@ -32,6 +35,7 @@ KEY_RE = re.compile(r"^[0-9a-f]{16,64}$")
 LIST_THREADS = 16
 FEW_SHARDS = 8  # listed one by one, without estimating the remote's size
 SHARDS = 256  # two hex digits
+STALE_TEMP_S = 3600.0  # an upload's temporary file older than this was left by a killed push
 WHOLE_LISTING_MAX = 20_000  # names: below this, one recursive listing beats 256 requests
 
 
@@ -178,6 +182,35 @@ class RemoteStore:
                 self.fs.rm_file(tmp)
             raise
 
+    def clean_temporaries(self, older_than_s: float = STALE_TEMP_S,
+                          now: float | None = None) -> int:
+        """Remove what interrupted uploads left under `<root>/tmp/` more than `older_than_s`
+        seconds ago (a younger one may be another push's upload in progress).
+
+        Returns:
+            How many files were removed.
+
+        Raises:
+            RemoteError: `tmp/` cannot be listed.
+        """
+        path = f"{self.root}/tmp"
+        try:
+            found = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return 0
+        except Exception as exc:  # fsspec backends raise their own errors
+            raise RemoteError(self.url, f"cannot list {path} ({describe(exc)})") from None
+        cutoff = (time.time() if now is None else now) - older_than_s
+        removed = 0
+        for info in found:
+            written = _modified(info)
+            if info.get("type") != "file" or written is None or written > cutoff:
+                continue
+            with contextlib.suppress(FileNotFoundError):  # another cleaner was first
+                self.fs.rm_file(info["name"])
+                removed += 1
+        return removed
+
     def upload_object(self, local: Path, digest: str) -> int:
         """Upload a local object after checking its bytes; returns its size.
 
@@ -275,6 +308,18 @@ class RemoteStore:
     def download_record(self, name: str) -> bytes:
         """A registry record's bytes (the caller checks them against the name)."""
         return bytes(self.fs.cat_file(f"{self.root}/registry/{name}.json"))
+
+
+def _modified(info: dict[str, Any]) -> float | None:
+    """When a listed file was last written (seconds since the epoch), in any of the ways
+    fsspec backends say it; None when the listing does not say."""
+    for field in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(field)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+    return None
 
 
 def is_digest(value: str) -> bool:

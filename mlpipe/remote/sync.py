@@ -9,12 +9,14 @@ is in place, so a destination never holds an entry whose outputs are missing.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from mlpipe.errors import RemoteError
 from mlpipe.remote.cache import Corrupt, RemoteStore, is_digest, is_key, manifest_digests
 from mlpipe.remote.fs import describe
 from mlpipe.spec.model import StageSpec
@@ -177,6 +179,8 @@ def push(remote: RemoteStore, store: ObjectStore, what: Wanted,
     if not what.objects and not what.entries:
         return TransferResult("push", remote.url)  # nothing to send: no request either
     remote.probe()
+    with contextlib.suppress(RemoteError):  # tidying up must not stop the push
+        remote.clean_temporaries()
     tally = _Tally()
     where = _checked(what.objects, tally)
     members: dict[str, list[str]] = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlpipe.state import runlock
+
 DEFAULT_FILE = "mlpipe.yaml"
 STATE_DIR = ".mlpipe"
 
@@ -63,6 +65,11 @@ class Workspace:
     @property
     def run_lock(self) -> Path:
         return self.state_dir / f"{self.pipeline_file.stem}.runlock"
+
+    @property
+    def stages_lock(self) -> Path:
+        """What the processes working on a run's stages hold shared (see runlock)."""
+        return runlock.stages_file(self.run_lock)
 
     @property
     def logs_dir(self) -> Path:

@@ -129,16 +129,29 @@ def file_at_rev(path: Path, rev: str, file: Path) -> bytes | None:
 
 
 def resolve_rev(path: Path, rev: str) -> str | None:
-    """The commit sha `rev` names, or None when it names none."""
+    """The commit sha `rev` names, or None when it names none this clone holds.
+
+    git itself answers (not gitpython's reading of commit objects), so in a shallow clone a
+    parent beyond the cut (`HEAD~1`, `HEAD^2` of a depth-1 merge) names none.
+    """
     repo = _repo(path)
     if repo is None:
         return None
     import git
 
     try:
-        return repo.commit(rev).hexsha
-    except (ValueError, git.BadName, git.GitCommandError):
+        return repo.git.rev_parse("--verify", "--quiet", "--end-of-options",
+                                  f"{rev}^{{commit}}").strip() or None
+    except git.GitCommandError:
         return None
+
+
+def is_shallow(path: Path) -> bool:
+    """Whether the repository holding `path` is a shallow clone (part of its history cut)."""
+    repo = _repo(path)
+    if repo is None:
+        return False
+    return repo.git.rev_parse("--is-shallow-repository").strip() == "true"
 
 
 def commits(path: Path, file: Path | None = None, limit: int = 100) -> list[tuple[str, str]]:
@@ -200,19 +213,31 @@ def file_history(path: Path, file: Path) -> list[tuple[str, bytes]]:
 def worktree(path: Path, rev: str) -> Iterator[Path]:
     """A temporary detached worktree of the repository at `rev`; removed afterwards.
 
+    Submodules this checkout has initialised are checked out in it too, at the commits `rev`
+    records, as worktrees of the checkout's own submodule repositories (nothing is fetched).
+
     Raises:
         ValueError: Not a git repository, or `rev` names no commit.
     """
     repo = _repo(path)
     sha = resolve_rev(path, rev)
-    if repo is None or sha is None:
+    if repo is None or sha is None or repo.working_tree_dir is None:
         raise ValueError(f"{rev}: not a revision of a git repository at {path}")
+    top = Path(repo.working_tree_dir)
     with tempfile.TemporaryDirectory(prefix="mlpipe-worktree-") as scratch:
         tree = Path(scratch) / "tree"
         repo.git.worktree("add", "--detach", str(tree), sha)
+        subs: list[str] = []
         try:
+            for sub, commit in _gitlinks(repo, sha):
+                if (top / sub / ".git").exists() and _has_object(top / sub, f"{commit}^{{commit}}"):
+                    _git_stdin(top / sub, ["worktree", "add", "--detach", str(tree / sub),
+                                           commit], b"")
+                    subs.append(sub)
             yield tree
         finally:
+            for sub in subs:
+                _git_stdin(top / sub, ["worktree", "remove", "--force", str(tree / sub)], b"")
             repo.git.worktree("remove", "--force", str(tree))
 
 
@@ -228,3 +253,61 @@ def tracked_under(path: Path, target: Path) -> list[str]:
         return [name for name in repo.git.ls_files("-z", "--", rel).split("\0") if name]
     except (ValueError, git.GitCommandError):
         return []
+
+
+def _gitlinks(repo: Repo, sha: str) -> list[tuple[str, str]]:
+    """(path, commit) of the submodules the tree of `sha` records (none without .gitmodules)."""
+    if not _has_object(Path(repo.working_tree_dir or "."), f"{sha}:.gitmodules"):
+        return []
+    listed = repo.git.ls_tree("-r", "-z", sha).split("\0")
+    links = []
+    for row in filter(None, listed):
+        meta, _, name = row.partition("\t")
+        _, kind, commit = meta.split()
+        if kind == "commit":
+            links.append((name, commit))
+    return links
+
+
+def _has_object(path: Path, name: str) -> bool:
+    """Whether the repository at `path` holds the object `name` (`sha^{commit}`, `sha:path`)."""
+    try:
+        _git_stdin(path, ["cat-file", "-e", name], b"")
+    except ValueError:
+        return False
+    return True
+
+
+def index_files(top: Path, pathspecs: Iterable[str]) -> list[str]:
+    """Paths (from the top) of the files the index holds at or under `pathspecs`.
+
+    Each pathspec is taken literally (no glob); a directory matches everything in it. The
+    index is the one git points hooks at (`GIT_INDEX_FILE` during `git commit -a`).
+    """
+    specs = [f":(literal){spec}" for spec in pathspecs]
+    if not specs:
+        return []
+    out = _git_stdin(top, ["ls-files", "-z", "--cached", "--", *specs], b"")
+    return [name for name in out.decode("utf-8", "surrogateescape").split("\0") if name]
+
+
+def export_index(top: Path, files: Iterable[str], dest: Path) -> None:
+    """Write the staged content of `files` (paths from the top) under `dest`, same layout.
+
+    The names go to git on stdin, so any number of files fits.
+    """
+    names = "\0".join(files).encode("utf-8", "surrogateescape")
+    if names:
+        _git_stdin(top, ["checkout-index", "-z", "--stdin", "--force",
+                         f"--prefix={dest.as_posix()}/"], names + b"\0")
+
+
+def _git_stdin(top: Path, args: list[str], data: bytes) -> bytes:
+    """Run git in `top` with `data` on stdin; its stdout. Raises ValueError when git fails."""
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=top, input=data, capture_output=True)
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ValueError(f"git {args[0]}: {message[-1] if message else 'failed'}")
+    return done.stdout

@@ -21,6 +21,8 @@ from mlpipe.state.fsutil import atomic_write_text
 MARKER = "# managed by mlpipe: `mlpipe hooks uninstall` removes this hook"
 BACKUP_SUFFIX = ".mlpipe-backup"
 HOOKS = ("pre-commit", "pre-push")
+WATCH_COMMENT = ("# Paths the pipelines read; a commit that stages none of them is not checked. "
+                 "Rewritten when a pipeline file is committed.")
 
 
 @dataclass(frozen=True)
@@ -40,33 +42,63 @@ def is_managed(path: Path) -> bool:
         return False
 
 
-def hook_script(hook: str, pipelines: Sequence[str]) -> str:
+def hook_script(hook: str, pipelines: Sequence[str], watch: Sequence[str] = ()) -> str:
     """The shell script for `hook`, checking each pipeline file (paths from the work tree's top).
 
-    pre-commit validates the files and, where a lock file exists, fails when it is stale;
-    pre-push runs the pipeline and fails when that changed a lock file that is not committed.
+    pre-commit exits at once, without starting Python, when the commit stages none of the
+    `watch` paths (what the pipelines read: see api.staged.watch_paths); otherwise it
+    checks the staged pipeline files and lock files (`mlpipe hooks check-staged`), which also
+    rewrites this list when a pipeline file changed. pre-push runs each pipeline that still
+    exists and fails when that changed a lock file that is not committed.
     """
-    mlpipe = f"{shlex.quote(sys.executable)} -m mlpipe"
-    lines = ["#!/bin/sh", MARKER, "set -e", 'cd "$(git rev-parse --show-toplevel)"']
-    quoted = [shlex.quote(p) for p in pipelines]
+    python = shlex.quote(sys.executable)
+    lines = ["#!/bin/sh", MARKER]
     if hook == "pre-commit":
-        lines.append(f"{mlpipe} check {' '.join(quoted)}")
-        for pipeline in pipelines:
-            lock = shlex.quote(Path(pipeline).with_suffix(".lock").as_posix())
-            lines.append(f"if [ -f {lock} ]; then {mlpipe} status -f {shlex.quote(pipeline)} "
-                         "--fail-if-stale; fi")
+        specs = " ".join(shlex.quote(f":(literal){path}") for path in watch or pipelines)
+        files = " ".join(f"-f {shlex.quote(p)}" for p in pipelines)
+        lines += [WATCH_COMMENT,
+                  f"git diff --cached --quiet --no-ext-diff -- {specs} && exit 0",
+                  _missing_python(python),
+                  f"exec {python} -m mlpipe hooks check-staged --refresh-hook {files}"]
         return "\n".join(lines) + "\n"
+    lines += ["set -e", 'cd "$(git rev-parse --show-toplevel)"', _missing_python(python)]
     for pipeline in pipelines:
+        file = shlex.quote(pipeline)
         lock = shlex.quote(Path(pipeline).with_suffix(".lock").as_posix())
-        lines.append(f"{mlpipe} run -f {shlex.quote(pipeline)}")
-        lines.append(f"if [ -n \"$(git status --porcelain -- {lock})\" ]; then "
+        lines.append(f"if [ ! -f {file} ]; then echo \"mlpipe: {pipeline} is gone; not run "
+                     "(mlpipe hooks install again to update the hooks)\" >&2; else")
+        lines.append(f"  {python} -m mlpipe run -f {file}")
+        lines.append(f"  if [ -n \"$(git status --porcelain -- {lock})\" ]; then "
                      f"echo \"mlpipe: the run changed {lock}; commit it before pushing\" >&2; "
                      "exit 1; fi")
+        lines.append("fi")
     return "\n".join(lines) + "\n"
 
 
+def _missing_python(python: str) -> str:
+    return (f"if [ ! -x {python} ]; then echo \"mlpipe: {python} is gone; install the hooks "
+            "again from the environment that runs mlpipe (mlpipe hooks install)\" >&2; "
+            "exit 1; fi")
+
+
+def refresh(hooks_dir: Path, pipelines: Sequence[str], watch: Sequence[str]) -> bool:
+    """Rewrite mlpipe's pre-commit hook with a new `watch` list; whether it changed.
+
+    A hook mlpipe did not write, or none, is left alone.
+    """
+    path = hooks_dir / "pre-commit"
+    if not is_managed(path):
+        return False
+    script = hook_script("pre-commit", pipelines, watch)
+    if path.read_text(encoding="utf-8", errors="replace") == script:
+        return False
+    atomic_write_text(path, script)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return True
+
+
 def install(hooks_dir: Path, hooks: Sequence[str], pipelines: Sequence[str],
-            force: bool = False) -> list[HookChange]:
+            force: bool = False, watch: Sequence[str] = ()) -> list[HookChange]:
     """Write mlpipe's hooks into `hooks_dir`.
 
     Args:
@@ -74,6 +106,7 @@ def install(hooks_dir: Path, hooks: Sequence[str], pipelines: Sequence[str],
         hooks: Which hooks to write, from HOOKS.
         pipelines: Pipeline files the hooks check, relative to the work tree's top.
         force: Replace a foreign hook, keeping it as `<hook>.mlpipe-backup`.
+        watch: Paths (from the top) whose staging makes the pre-commit hook check.
 
     Returns:
         One change per hook.
@@ -95,7 +128,7 @@ def install(hooks_dir: Path, hooks: Sequence[str], pipelines: Sequence[str],
             backup = path.with_name(path.name + BACKUP_SUFFIX)
             os.replace(path, backup)
             action = f"installed (old hook kept as {backup.name})"
-        atomic_write_text(path, hook_script(hook, pipelines))
+        atomic_write_text(path, hook_script(hook, pipelines, watch))
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         changes.append(HookChange(hook, path, action))
     return changes

@@ -40,7 +40,8 @@ def test_pre_commit_hook_blocks_a_stale_lock_and_a_broken_pipeline(
     (project / "in.txt").write_text("5\n")
     stale = _commit(project, "new data, lock not updated")
     assert stale.returncode != 0
-    assert "double: will run" in stale.stderr and "dep in.txt changed" in stale.stderr
+    assert "double: dep in.txt changed" in stale.stderr
+    assert "next: mlpipe run -f mlpipe.yaml, then git add mlpipe.lock" in stale.stderr
     assert mlpipe("run").exit_code == 0
     assert _commit(project, "new data and lock").returncode == 0
 
@@ -84,7 +85,7 @@ def test_a_foreign_hook_is_never_overwritten_silently(project: Path, mlpipe: Inv
 
     forced = mlpipe("hooks", "install", "--force")
     assert forced.exit_code == 0 and "pre-commit.mlpipe-backup" in forced.stdout
-    assert "mlpipe check mlpipe.yaml" in own.read_text()
+    assert "mlpipe hooks check-staged --refresh-hook -f mlpipe.yaml" in own.read_text()
     assert (project / ".git/hooks/pre-commit.mlpipe-backup").read_text().endswith("echo mine\n")
 
     again = mlpipe("hooks", "install")
@@ -106,7 +107,8 @@ def test_hooks_honour_core_hooks_path_and_a_pipeline_in_a_subdirectory(
     result = mlpipe("hooks", "install", "-f", "ml/pipe.yaml")
     assert result.exit_code == 0, result.stderr
     script = (project / "githooks/pre-commit").read_text()
-    assert "check ml/pipe.yaml" in script and "[ -f ml/pipe.lock ]" in script
+    assert "check-staged --refresh-hook -f ml/pipe.yaml" in script
+    assert "':(literal)ml/pipe.lock' ':(literal)ml/in.txt'" in script
 
 
 def test_install_outside_git_or_without_the_pipeline_is_a_usage_error(
@@ -116,3 +118,126 @@ def test_install_outside_git_or_without_the_pipeline_is_a_usage_error(
     git_init(project)
     missing = mlpipe("hooks", "install")
     assert missing.exit_code == 2 and "mlpipe.yaml: pipeline file not found" in missing.stderr
+
+
+def _committed_run(project: Path, mlpipe: Invoke) -> None:
+    """A repository whose pipeline ran and whose lock is committed, with the hook installed."""
+    _repo(project)
+    (project / ".gitignore").write_text(".mlpipe/\nout.txt\n")
+    assert mlpipe("hooks", "install").exit_code == 0
+    assert mlpipe("run").exit_code == 0
+    assert _commit(project, "pipeline and lock").returncode == 0
+
+
+def _commit_staged(project: Path, message: str) -> subprocess.CompletedProcess[str]:
+    """`git commit` of what is staged, nothing added."""
+    return subprocess.run(["git", "commit", "-q", "-m", message], cwd=project,
+                          capture_output=True, text=True)
+
+
+def test_a_staged_param_change_without_the_rerun_lock_is_blocked(
+        project: Path, mlpipe: Invoke) -> None:
+    _committed_run(project, mlpipe)
+    (project / "mlpipe.yaml").write_text(PIPELINE.replace("scale: 2", "scale: 3"))
+    assert mlpipe("run").exit_code == 0  # the lock in the work tree is right, but not staged
+    git(project, "add", "mlpipe.yaml")
+    blocked = _commit_staged(project, "param only")
+    assert blocked.returncode != 0, blocked.stderr
+    assert "the staged mlpipe.lock does not match the staged mlpipe.yaml" in blocked.stderr
+    assert "double: param scale 2 -> 3" in blocked.stderr
+    assert "next: mlpipe run -f mlpipe.yaml, then git add mlpipe.lock" in blocked.stderr
+
+    git(project, "add", "mlpipe.lock")
+    assert _commit_staged(project, "param and lock").returncode == 0
+
+
+def test_a_correct_commit_passes_despite_an_unrelated_unstaged_edit(
+        project: Path, mlpipe: Invoke) -> None:
+    _committed_run(project, mlpipe)
+    (project / "in.txt").write_text("4\n")
+    assert mlpipe("run").exit_code == 0
+    git(project, "add", "in.txt", "mlpipe.lock")
+    (project / "in.txt").write_text("99\n")  # not staged: the commit holds 4 and its lock
+    (project / "mlpipe.yaml").write_text(PIPELINE + "      # an unstaged comment\n")
+    done = _commit_staged(project, "new data and its lock")
+    assert done.returncode == 0, done.stderr
+    assert git(project, "show", "HEAD:in.txt") == "4"
+
+
+def test_a_fresh_clone_commits_unrelated_and_consistent_changes(
+        project: Path, mlpipe: Invoke, tmp_path: Path, monkeypatch) -> None:
+    _committed_run(project, mlpipe)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
+    git(clone, "config", "user.email", "test@example.com")
+    git(clone, "config", "user.name", "Test")
+    monkeypatch.chdir(clone)
+    assert mlpipe("hooks", "install").exit_code == 0
+    assert not (clone / "out.txt").exists()  # nothing has run in this clone
+
+    (clone / "README.md").write_text("docs\n")
+    assert _commit(clone, "readme").returncode == 0
+    # The pipeline file itself changes, its lock still matches: outputs missing do not count.
+    (clone / "mlpipe.yaml").write_text(PIPELINE + "# a comment\n")
+    done = _commit(clone, "comment in the pipeline")
+    assert done.returncode == 0, done.stderr
+    (clone / "in.txt").write_text("8\n")
+    stale = _commit(clone, "new data, no run")
+    assert stale.returncode != 0 and "double: dep in.txt changed" in stale.stderr
+
+
+def test_the_hook_exits_without_python_when_nothing_the_pipeline_reads_is_staged(
+        project: Path, mlpipe: Invoke) -> None:
+    _committed_run(project, mlpipe)
+    (project / "mlpipe.yaml").write_text("stages: {broken: {kind: comand}}\n")
+    git(project, "add", "mlpipe.yaml")
+    broken = _commit_staged(project, "broken")  # Python ran: the pipeline is invalid
+    assert broken.returncode != 0 and "unknown kind 'comand'" in broken.stderr
+    git(project, "commit", "-q", "--no-verify", "-m", "broken, hook bypassed")
+    (project / "README.md").write_text("docs\n")
+    git(project, "add", "README.md")
+    # Were Python started, the committed pipeline's error would block this commit.
+    assert _commit_staged(project, "readme").returncode == 0
+
+
+def test_the_watched_paths_follow_the_committed_pipeline(project: Path, mlpipe: Invoke) -> None:
+    _committed_run(project, mlpipe)
+    (project / "extra.txt").write_text("x\n")
+    assert _commit(project, "extra, not read yet").returncode == 0
+    (project / "mlpipe.yaml").write_text(PIPELINE.replace("deps: [in.txt]",
+                                                          "deps: [in.txt, extra.txt]"))
+    assert mlpipe("run").exit_code == 0
+    assert _commit(project, "reads extra.txt").returncode == 0
+    assert "':(literal)extra.txt'" in (project / ".git/hooks/pre-commit").read_text()
+    (project / "extra.txt").write_text("y\n")
+    blocked = _commit(project, "extra changed, no run")
+    assert blocked.returncode != 0 and "double: dep extra.txt changed" in blocked.stderr
+
+
+def test_a_removed_pipeline_does_not_fail_later_commits(project: Path, mlpipe: Invoke) -> None:
+    _committed_run(project, mlpipe)
+    git(project, "rm", "-q", "mlpipe.yaml", "mlpipe.lock")
+    removed = _commit_staged(project, "no more pipeline")
+    assert removed.returncode == 0, removed.stderr
+    assert "mlpipe.yaml is not in the index; not checked" in removed.stderr
+    for text in ("2\n", "3\n"):
+        (project / "in.txt").write_text(text)
+        assert _commit(project, f"data {text}").returncode == 0
+
+
+
+def test_commit_all_and_commit_of_paths_are_checked_as_they_commit(
+        project: Path, mlpipe: Invoke) -> None:
+    _committed_run(project, mlpipe)
+    (project / "in.txt").write_text("2\n")
+    (project / "README.md").write_text("docs\n")
+    git(project, "add", "README.md")
+    every = subprocess.run(["git", "commit", "-q", "-a", "-m", "all"], cwd=project,
+                           capture_output=True, text=True)
+    assert every.returncode != 0 and "double: dep in.txt changed" in every.stderr
+    named = subprocess.run(["git", "commit", "-q", "-m", "dep only", "in.txt"], cwd=project,
+                           capture_output=True, text=True)
+    assert named.returncode != 0 and "double: dep in.txt changed" in named.stderr
+    readme = subprocess.run(["git", "commit", "-q", "-m", "readme only", "README.md"],
+                            cwd=project, capture_output=True, text=True)
+    assert readme.returncode == 0, readme.stderr

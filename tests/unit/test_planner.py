@@ -374,3 +374,40 @@ class TestPlan:
         result = plan(inputs)
         assert [d.stage for d in result.stale] == ["train"]
         assert result.stale[0].reasons == ("out model.pkl missing",)
+
+
+# raw.csv -> split -> parts/ (a.csv, sub/b.csv) -> use (deps parts/a.csv, parts/sub)
+SPLIT = StageSpec(name="split", kind="command", config={"cmd": "split"}, deps=("raw.csv",),
+                  outs=("parts",), raw={"cmd": "split"})
+USE = StageSpec(name="use", kind="command", config={"cmd": "use"},
+                deps=("parts/a.csv", "parts/sub"), outs=("used.txt",), raw={"cmd": "use"})
+OLD_FILES = [("a.csv", "h-a-old"), ("sub/b.csv", "h-b-old")]
+
+
+class TestInsideARestoredDirectory:
+    def plan(self, listing: Mapping[str, list[tuple[str, str]]]) -> list[tuple[str, Action]]:
+        from mlpipe.state.hashing import dir_hash
+
+        old_dir = dir_hash(OLD_FILES)
+        disk = {"raw.csv": "h-raw-old", "parts": "h-parts-now.dir", "parts/a.csv": "h-a-now",
+                "parts/sub": "h-sub-now.dir", "used.txt": "h-used"}
+        lock = {"split": locked(SPLIT, deps={"raw.csv": "h-raw-now"},
+                                outs={"parts": "h-parts-now.dir"}),
+                "use": locked(USE, deps={"parts/a.csv": "h-a-old",
+                                         "parts/sub": dir_hash([("b.csv", "h-b-old")])},
+                              outs={"used.txt": "h-used"})}
+        hits = {stage_key(SPLIT, VERSIONS, {"raw.csv": "h-raw-old"}):
+                RunEntry(outs={"parts": old_dir}, commit="c1")}
+        inputs = PlanInputs(order=(SPLIT, USE),
+                            writers=lambda p: {"split"} if p.startswith("parts") else set(),
+                            disk=disk, versions={"command": VERSIONS}, lock=lock,
+                            run_hit=lambda key: hits.get(key), stored=lambda outs: True,
+                            listing=lambda digest: listing.get(digest.replace(old_dir, "old")))
+        return [(d.stage, d.action) for d in plan(inputs)]
+
+    def test_files_and_subdirectories_are_read_from_the_manifest(self) -> None:
+        assert self.plan({"old": OLD_FILES}) == [("split", Action.RESTORE),
+                                                  ("use", Action.UP_TO_DATE)]
+
+    def test_an_unreadable_manifest_keeps_the_dep_pending(self) -> None:
+        assert self.plan({}) == [("split", Action.RESTORE), ("use", Action.RUN)]

@@ -95,19 +95,32 @@ class TestAcrossProcesses:
         holder = hold_in_child(holders, lock_path)
         holder.kill()
         with runlock.hold(lock_path, wait_s=0.2):
-            assert lock_path.read_text().startswith(f"pid {os.getpid()} on ")
+            assert runlock.holder_file(lock_path).read_text().startswith(
+                f"pid {os.getpid()} on ")
 
     def test_a_waiting_run_gets_the_lock_when_the_holder_finishes(
             self, lock_path: Path, holders: list[Holder]) -> None:
         hold_in_child(holders, lock_path, seconds=0.3)
         with runlock.hold(lock_path, wait_s=10):
-            assert lock_path.read_text().startswith(f"pid {os.getpid()} on ")
+            assert runlock.holder_file(lock_path).read_text().startswith(
+                f"pid {os.getpid()} on ")
 
-    def test_a_holder_that_wrote_nothing_is_an_unknown_process(
+    def test_a_holder_that_wrote_nothing_is_said_to_be_silent(
             self, lock_path: Path, holders: list[Holder]) -> None:
         lock_path.parent.mkdir(parents=True)
         hold_in_child(holders, lock_path, script=HOLD_SILENTLY)
-        with pytest.raises(RunLocked, match=r"\(unknown process\)"), \
+        with pytest.raises(RunLocked, match=r"\(its holder did not say who it is\)"), \
+                runlock.hold(lock_path, wait_s=0):
+            pass
+
+    def test_a_holder_file_naming_an_ended_process_is_said_to_have_ended(
+            self, lock_path: Path, holders: list[Holder]) -> None:
+        lock_path.parent.mkdir(parents=True)
+        hold_in_child(holders, lock_path, script=HOLD_SILENTLY)
+        ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        runlock.holder_file(lock_path).write_text(f"pid {ended} on {socket.gethostname()}")
+        with pytest.raises(RunLocked, match=rf"\(pid {ended} on .*, which has ended\)"), \
                 runlock.hold(lock_path, wait_s=0):
             pass
 
@@ -117,8 +130,9 @@ class TestInProcess:
             self, lock_path: Path) -> None:
         for _ in range(2):
             with runlock.hold(lock_path, wait_s=0):
-                assert lock_path.read_text() == f"pid {os.getpid()} on {socket.gethostname()}"
-            assert lock_path.read_text() == ""
+                assert runlock.holder_file(lock_path).read_text() == \
+                    f"pid {os.getpid()} on {socket.gethostname()}"
+            assert not runlock.holder_file(lock_path).exists()
 
     def test_released_when_the_body_raises(self, lock_path: Path) -> None:
         with pytest.raises(KeyError), runlock.hold(lock_path, wait_s=0):

@@ -15,22 +15,27 @@ class InlineExecutor(Executor):
 
     def submit(self, task: StageTask) -> Future[TaskOutcome]:
         future: Future[TaskOutcome] = Future()
-        future.set_result(deadline.execute(task))
+        future.set_result(deadline.run_stage(task))
         return future
 
 
 class PoolExecutor(Executor):
-    """Runs up to `jobs` tasks at once in worker processes."""
+    """Runs up to `jobs` tasks at once in worker processes that die with this one."""
 
     def __init__(self, jobs: int) -> None:
         import multiprocessing  # only with -j N: a no-op run does not pay for it
+        import os
         from concurrent.futures import ProcessPoolExecutor
 
+        from mlpipe.execute import lifeline
+
         self.capacity = jobs
-        self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+        self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                         initializer=lifeline.bind_to_parent,
+                                         initargs=(os.getpid(),))
 
     def submit(self, task: StageTask) -> Future[TaskOutcome]:
-        return self._pool.submit(deadline.execute, task)
+        return self._pool.submit(deadline.run_stage, task)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
