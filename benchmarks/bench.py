@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bigdir
+import data_scenarios
 import scenarios as sc
 from harness import ENV, HERE, BenchError
 from make_data import BYTES_PER_ROW, write
@@ -38,7 +39,11 @@ def parse_args() -> argparse.Namespace:
                         help="files in the big directory of scenario 9")
     parser.add_argument("--work", type=Path, default=Path("/tmp/mlpipe-bench"))
     parser.add_argument("--only", type=int, nargs="+", metavar="N",
-                        help="run only these scenarios (numbers 1-8; 2-5 bring in 1)")
+                        help="run only these scenarios (numbers 1-10; 2-5 bring in 1)")
+    parser.add_argument("--data-mb", type=float, default=1000.0,
+                        help="size of the file scenario 10 versions (MB)")
+    parser.add_argument("--data-files", type=int, default=100_000,
+                        help="files in the directory scenario 10 versions")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json")
     return parser.parse_args()
 
@@ -100,6 +105,8 @@ def targets(rows: list[sc.Row]) -> list[tuple[str, bool, str]]:
             add(f"{row.what}: ratio <= {limit}", row.ratio <= limit,
                 f"{row.mlpipe.median:.3f} s vs {row.dvc.median:.3f} s, ratio {row.ratio:.2f}"
                 if row.dvc else "")
+        if row.scenario == "10" and row.ratio:
+            add(f"{row.what}: ratio <= 0.5", row.ratio <= 0.5, f"ratio {row.ratio:.2f}")
     helps = by.get("--help")
     if helps:
         add("mlpipe --help <= 0.15 s", helps.mlpipe.median <= 0.15,
@@ -167,6 +174,8 @@ def main() -> int:
     step("8 start-up", lambda: sc.startup(four, ROOT / "examples/pipelines/iris/mlpipe.yaml",
                                           reps * 2))
     step("9 big directory", lambda: bigdir.big_directory(work, args.files, max(reps // 2, 2)))
+    step("10 versioned data", lambda: data_scenarios.versioned_data(
+        work, args.data_mb, args.data_files, 1 if args.quick else 2))
     if args.large:
         big = work / "data-1gb.csv"
         if not big.exists():

@@ -326,3 +326,15 @@ class ServeError(MlpipeError):
     def __init__(self, reason: str) -> None:
         super().__init__(one_line(f"{reason}; choose another --port or stop what uses it"
                                   if "in use" in reason else reason))
+
+
+class DataError(MlpipeError):
+    """Versioned data cannot be put in place: its content is not in the cache, or the path
+    on disk holds an edit nobody recorded."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(one_line(f"{path}: {problem}"))

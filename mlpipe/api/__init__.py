@@ -148,10 +148,14 @@ def load(path: Path | str | None = None, overrides: Sequence[str] = (),
 
     `shared_state` puts the cache and run history in another `.mlpipe/` directory.
     """
+    from mlpipe.state import datafile
+
     workspace = Workspace.for_file(path, shared_state)
     spec = load_spec(workspace.pipeline_file, overrides)
     root = workspace.root
-    graph = graphlib.build(spec, lambda dep: os.path.exists(root / dep))
+    versioned = datafile.read(datafile.path_for(workspace.pipeline_file)).values()
+    graph = graphlib.build(spec, lambda dep: os.path.exists(root / dep)
+                           or any(entry.covers(dep) for entry in versioned))
     return Loaded(workspace, spec, graph)
 
 
@@ -171,7 +175,9 @@ def status(path: Path | str | None = None, selection: Selection = Selection(),
     session = Session(loaded.workspace, loaded.spec, on_event)
     try:
         paths = [p for stage in order for p in (*stage.deps, *stage.outs)]
-        disk = session.hasher.hash(paths)
+        from mlpipe.api import data
+
+        disk = data.disk_as_run_sees(session, session.hasher.hash(paths))
         return session.checked_lock(lambda: plan(PlanInputs(
             order=order, writers=graph.writers, disk=disk, versions=session.versions,
             lock=session.lock, run_hit=session.run_hit, stored=session.store.has_all,
@@ -245,10 +251,13 @@ def run(path: Path | str | None = None, options: RunOptions = RunOptions(),
         session = Session(loaded.workspace, loaded.spec, collect)
         executor: Executor | None = None
         try:
+            from mlpipe.api import data
+
             link = _link(remote, session)
             if link is not None and options.pull:
-                pulled = link.pull(session.lock, order)
+                pulled = link.pull(session.lock, order, data.objects(loaded.workspace))
                 session.fetch = link.fetch
+            data.warn_kept(data.put_in_place(session, edited_ok=True), session.warn)
             staging = _staging(remote, session) if remote_files else None
             executor = _executor(loaded.spec.executor, options, collect, staging)
             with paramsio.delivered(loaded.spec, loaded.workspace.state_dir / "tmp",
@@ -337,6 +346,7 @@ def pull(path: Path | str | None = None,
 
 def _transfer(direction: str, path: Path | str | None,
               options: TransferOptions) -> TransferResult:
+    from mlpipe.api import data
     from mlpipe.remote import link
     from mlpipe.state import lockfile
 
@@ -344,6 +354,16 @@ def _transfer(direction: str, path: Path | str | None,
     stages = _select(loaded, options.selection).order()
     remote = link.choose(loaded.workspace, loaded.spec, options.remote)
     lock = lockfile.read(loaded.workspace.lock_file)
-    move = link.push_lock if direction == "push" else link.pull_lock
-    return move(remote, link.Local.of(loaded.workspace), lock, stages, options.jobs)
+    from mlpipe.models import sync as registry_sync
+    from mlpipe.remote import registry
 
+    state = loaded.workspace.state_dir
+    deps = [d for s in stages for d in s.deps] if options.selection.targets else None
+    if direction == "pull":
+        registry.pull_records(remote, state)
+    extra = {**registry_sync.model_digests(state), **data.objects(loaded.workspace, deps)}
+    move = link.push_lock if direction == "push" else link.pull_lock
+    result = move(remote, link.Local.of(loaded.workspace), lock, stages, options.jobs, extra)
+    if direction == "push" and result.ok:
+        registry.push_records(remote, state)
+    return result

@@ -6,8 +6,10 @@ revision's outputs and compares each output's hash with what the revision's lock
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,24 @@ def _at(pipeline_file: Path, rev: str) -> Iterator[tuple[Path, str]]:
         yield moved, commit
 
 
+@contextmanager
+def _scratch_state(state: Path) -> Iterator[Path]:
+    """A state directory for a rebuild: this checkout's cache, shared, and a copy of its
+    registry, so a rebuilt model gets the version it had (same bytes, same version) while
+    aliases and versions here do not move."""
+    from mlpipe.models.registry import DB_NAME
+
+    with tempfile.TemporaryDirectory(prefix="mlpipe-reproduce-") as tmp:
+        scratch = Path(tmp)
+        (state / "cache").mkdir(parents=True, exist_ok=True)
+        (scratch / "cache").symlink_to(state / "cache", target_is_directory=True)
+        if (state / DB_NAME).is_file():
+            with closing(sqlite3.connect(state / DB_NAME)) as source, \
+                    closing(sqlite3.connect(scratch / DB_NAME)) as copy:
+                source.backup(copy)
+        yield scratch
+
+
 def status_at(pipeline_file: Path, rev: str) -> Plan:
     """What would run if the work tree were at `rev` (this checkout's cache counts)."""
     state = Workspace.for_file(pipeline_file).state_dir
@@ -85,13 +105,13 @@ def reproduce(pipeline_file: Path, rev: str, force: bool = True, jobs: int = 1,
         UsageError: No such revision, no pipeline file there, or no lock file to compare with.
     """
     state = Workspace.for_file(pipeline_file).state_dir
-    with _at(pipeline_file, rev) as (moved, commit):
+    with _at(pipeline_file, rev) as (moved, commit), _scratch_state(state) as scratch:
         lock_path = moved.with_suffix(".lock")
         if not lock_path.is_file():
             raise UsageError(f"{rev}:{lock_path.name}: no lock file committed at that revision; "
                              "nothing to compare with")
         recorded = lockfile.read(lock_path)
-        options = api.RunOptions(force=force, jobs=jobs, shared_state=state)
+        options = api.RunOptions(force=force, jobs=jobs, shared_state=scratch)
         report = api.run(moved, options, on_event)
         rebuilt = lockfile.read(lock_path)
     checks = tuple(

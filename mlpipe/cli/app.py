@@ -62,7 +62,7 @@ def _root(
 
 COMMAND_MODULES = ("run", "status", "dag", "check", "init", "hooks", "compare", "reproduce",
                    "models", "deploy", "serve", "cache", "remote", "transfer", "report",
-                   "monitor", "exp", "lock")
+                   "monitor", "exp", "lock", "data")
 
 
 def _register() -> None:

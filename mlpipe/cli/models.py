@@ -307,6 +307,30 @@ def import_(directory: ImportDir, name: ImportName, file: opt.PipelineFile = Pat
                else f"{ref} already holds the model in {directory}")
 
 
+@models_app.command("register")
+def register_model(
+        name: Name,
+        model: Annotated[Path, typer.Argument(help="A joblib or pickle model file (anything "
+                                                   "with predict).", show_default=False)],
+        data: Annotated[Path | None, typer.Option(
+            "--data", help="A sample of the model's input (CSV, Parquet, JSON lines), to infer "
+                           "its signature.", show_default=False)] = None,
+        target: Annotated[str | None, typer.Option(
+            "--target", help="The column of --data the model predicts.",
+            show_default=False)] = None,
+        meta: Annotated[Path | None, typer.Option(
+            "--meta", help="A model-meta JSON file instead of --data.", show_default=False)] = None,
+        alias: Annotated[str | None, typer.Option(
+            "--alias", help="Point this alias at the version.", show_default=False)] = None,
+        file: opt.PipelineFile = Path(DEFAULT_FILE)) -> None:
+    """Register a model file that a script wrote as the next version of NAME."""
+    from mlpipe.api import models
+
+    version = models.register_file(file, name, model, data, target, meta, alias)
+    tag = f" as {alias}" if alias else ""
+    typer.echo(f"registered {version.ref}{tag} ({version.meta.get('estimator')})")
+
+
 def register(app: typer.Typer) -> None:
     """Add the `models` command group to the app.
 

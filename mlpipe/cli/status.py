@@ -48,6 +48,10 @@ def status(
     else:
         plan = api.status(file, api.Selection(tuple(targets or ()), downstream, no_deps),
                           tuple(overrides or ()), on_event=render.PlainRenderer(err))
+        from mlpipe.api import data
+
+        for change in data.changes(file):
+            typer.echo(str(change), err=as_json)
     if as_json:
         typer.echo(render.plan_json(plan))
     else:

@@ -97,6 +97,10 @@ def pull(targets: opt.Targets = None, remote: Remote = None, jobs: Jobs = 8,
     from mlpipe import api
 
     report(api.pull(file, _options(targets, remote, jobs)), as_json)
+    from mlpipe.api import data
+
+    for path in data.restore_missing(file).restored:
+        typer.echo(f"restored {path}", err=as_json)
 
 
 def register(app: typer.Typer) -> None:

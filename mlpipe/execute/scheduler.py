@@ -130,6 +130,7 @@ class Scheduler:
                          session.workspace.lock_file, deps=_settled(facts.deps),
                          pipeline_file=session.workspace.pipeline_file,
                          stages_lock=session.workspace.stages_lock,
+                         state_dir=session.workspace.state_dir,
                          env=dict(self.stage_env(stage)))
         try:
             future = self.executor.submit(task)

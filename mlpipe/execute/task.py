@@ -31,6 +31,7 @@ class StageTask:
             dask worker, so it runs on the same cluster); None keeps joblib's default.
         deps: Dep path -> the content hash the Scheduler observed when it started the stage
             (None: missing); what `--worker-files remote` ships, without hashing again.
+        state_dir: The pipeline's state directory (None: `root/.mlpipe`).
         stages_lock: The file the processes working on the run's stages hold shared while
             they live (runlock.share), so a later run waits for them; None: nothing to hold.
         env: Environment variables for the stage (its params, see paramsio.py).
@@ -43,6 +44,7 @@ class StageTask:
     parallel_backend: str | None = None
     deps: Mapping[str, str | None] = field(default_factory=dict)
     pipeline_file: Path | None = None
+    state_dir: Path | None = None
     stages_lock: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -86,7 +88,8 @@ def run_task(task: StageTask) -> TaskOutcome:
                        stderr_path=task.stderr_path,
                        env={**task.env, "MLPIPE_STAGE": task.stage.name,
                             "MLPIPE_ROOT": str(task.root)},
-                       lock_file=task.lock_file, pipeline_file=task.pipeline_file)
+                       lock_file=task.lock_file, pipeline_file=task.pipeline_file,
+                       state_dir=task.state_dir)
     try:
         with runlock.share(task.stages_lock), _joblib_backend(task.parallel_backend), \
                 localcode.importable(task.root, task.stage.code):

@@ -108,7 +108,7 @@ class DeployKind(StageKind):
         stage, config = ctx.stage.name, ctx.stage.config
         try:
             ref = model_ref(config, ctx.root)
-            version, model_bytes = deployable(Registry(ctx.root / ".mlpipe"), ref)
+            version, model_bytes = deployable(Registry(ctx.state), ref)
         except DeploymentError as exc:
             raise StageFailed(stage, str(exc)) from None
         target = config["target"]
@@ -130,7 +130,7 @@ class DeployKind(StageKind):
                       "digest": version.digest, "target": "server", "host": config["host"],
                       "port": config["port"]}
         write_json(deployment, ctx.root / ctx.stage.outputs["deployment"])
-        write_deployment_record(ctx.root / ".mlpipe", ctx.stage.name, deployment)
+        write_deployment_record(ctx.state, ctx.stage.name, deployment)
 
     def _batch(self, ctx: StageContext, version: ModelVersion, model_bytes: bytes) -> int:
         """Predict the `data` table and write `predictions`; returns the number of rows.

@@ -41,6 +41,8 @@ class StageContext:
         lock_file: The pipeline's lock file: what each stage last produced, for kinds that
             check an input against the hash its producer recorded (None outside a run).
         pipeline_file: The pipeline file the stage belongs to (None outside a run).
+        state_dir: The pipeline's state directory when it is not `root/.mlpipe` (a
+            reproduction's scratch state); kinds read `state`.
     """
 
     stage: StageSpec
@@ -50,6 +52,12 @@ class StageContext:
     env: Mapping[str, str] = field(default_factory=dict)
     lock_file: Path | None = None
     pipeline_file: Path | None = None
+    state_dir: Path | None = None
+
+    @property
+    def state(self) -> Path:
+        """Where the registry, cards and deployment records live."""
+        return self.state_dir or self.root / ".mlpipe"  # Workspace.state_dir's default
 
 
 @dataclass(frozen=True)

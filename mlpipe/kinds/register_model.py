@@ -46,7 +46,7 @@ from mlpipe.state.hashing import hash_file
 from mlpipe.vcs import gitinfo
 from mlpipe.version import __version__
 
-INPUT_FIELDS = ("model", "meta", "metrics_file", "report", "validation")
+INPUT_FIELDS = ("model", "meta", "metrics_file", "report", "validation", "data")
 
 
 def _read_object(stage: str, root: Path, rel: str, what: str) -> dict[str, Any]:
@@ -94,6 +94,21 @@ def gates_passed(stage: str, report: dict[str, Any] | None) -> bool:
     if not isinstance(value, bool):
         raise StageFailed(stage, "report has no boolean 'gates_passed' (is it evaluate.report?)")
     return value
+
+
+def model_meta(ctx: StageContext) -> dict[str, Any]:
+    """`meta` when given, else the meta inferred from the model file (`mlpipe.ml.modelmeta`)."""
+    stage, config, root = ctx.stage.name, ctx.stage.config, ctx.root
+    if config.get("meta"):
+        return _read_object(stage, root, config["meta"], "meta")
+    from mlpipe.ml import modelmeta
+
+    try:
+        return modelmeta.infer(root / config["model"],
+                               root / config["data"] if config.get("data") else None,
+                               config.get("target"), config.get("signature"))
+    except RegistryError as exc:
+        raise StageFailed(stage, str(exc)) from None
 
 
 def lineage(ctx: StageContext) -> dict[str, Any]:
@@ -183,22 +198,34 @@ def _commit_of(root: Path) -> Callable[[str], str | None]:
 
 
 def write_card(ctx: StageContext, version: ModelVersion, facts: cardlib.CardFacts) -> None:
-    """Store the version's card (unless it has one) and write the stored one as outputs."""
-    stored = CardStore(ctx.root / ".mlpipe").put(version, cardlib.build(version, facts))
-    write_json(stored, ctx.root / ctx.stage.outputs["card_json"])
-    atomic_write_text(ctx.root / ctx.stage.outputs["card"], cardlib.to_markdown(stored))
+    """Store the version's card (unless it has one) and write the stored one, without its
+    moment (`cardlib.portable`), as outputs."""
+    stored = CardStore(ctx.state).put(version, cardlib.build(version, facts))
+    card = cardlib.portable(stored)
+    write_json(card, ctx.root / ctx.stage.outputs["card_json"])
+    atomic_write_text(ctx.root / ctx.stage.outputs["card"], cardlib.to_markdown(card))
 
 
 class RegisterKind(StageKind):
     """Registers `model` (with `meta`, `metrics_file`, `report`) as a version of `name`."""
 
     name = "register"
-    version = "2"
-    required = ("name", "model", "meta")
-    optional = {"metrics_file": None, "report": None, "validation": None, "alias": None}
+    version = "3"
+    required = ("name", "model")
+    optional = {"meta": None, "data": None, "target": None, "signature": None,
+                "metrics_file": None, "report": None, "validation": None, "alias": None}
     inputs = INPUT_FIELDS
 
     def check(self, config: Mapping[str, Any]) -> None:
+        given = [f for f in ("meta", "data", "signature") if config.get(f) is not None]
+        if not given:
+            raise ConfigProblem("meta", "give meta (a train stage's model_meta), or data: (a "
+                                "sample of the model's input) or signature: to infer it")
+        if "meta" in given and len(given) > 1:
+            raise ConfigProblem(given[1], "meta is the model's signature already; leave out "
+                                          f"{given[1]}")
+        if config.get("signature") is not None and not isinstance(config["signature"], dict):
+            raise ConfigProblem("signature", "must be a mapping {features, target, task}")
         for field, kind in (("name", "model"), ("alias", "alias")):
             value = config.get(field)
             if value is None and field == "alias":
@@ -228,7 +255,7 @@ class RegisterKind(StageKind):
         model_file = root / config["model"]
         if not model_file.is_file():
             raise StageFailed(stage, f"model file {config['model']} does not exist")
-        meta = _read_object(stage, root, config["meta"], "meta")
+        meta = model_meta(ctx)
         report = _read_object(stage, root, config["report"], "report") if config.get(
             "report") else None
         passed = gates_passed(stage, report)
@@ -238,7 +265,7 @@ class RegisterKind(StageKind):
                                      f"alias '{alias}' on model '{config['name']}'")
         metrics = read_metrics(stage, root, config, report)
         facts = card_facts(ctx, report)
-        registry = Registry(root / ".mlpipe")
+        registry = Registry(ctx.state)
         try:
             held = {v.version for v in registry.list() if v.name == config["name"]}
             entry = registry.register(config["name"], model_file, meta, metrics, lineage(ctx),

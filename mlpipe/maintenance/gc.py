@@ -118,10 +118,38 @@ def collect_references(workspace: Workspace, all_commits: bool = False) -> Refer
                 warnings.append(f"{where}: unreadable lock file ({exc.detail}); "
                                 "the objects it names are not kept")
         sources.append(f"{len(history)} committed versions of {path.name}")
+    versioned = _data_digests(workspace, all_commits, warnings)
+    digests.update(versioned)
+    if versioned:
+        sources.append(f"{len(versioned)} versioned data objects")
     models = _registry_digests(workspace)
     digests.update(models)
     sources.append(f"{len(models)} registered model versions")
     return References(frozenset(digests), frozenset(keys), tuple(sources), tuple(warnings))
+
+
+def _data_digests(workspace: Workspace, all_commits: bool, warnings: list[str]) -> set[str]:
+    """What the data files (`mlpipe add`) beside the lock files record, now and, with
+    `all_commits`, at every commit."""
+    from mlpipe.errors import SpecError
+    from mlpipe.state import datafile
+
+    found: set[str] = set()
+    for lock in lock_files(workspace):
+        path = datafile.path_for(lock.with_suffix(".yaml"))
+        try:
+            found.update(entry.digest for entry in datafile.read(path).values())
+        except SpecError as exc:
+            warnings.append(f"{exc}; the data it records is not kept")
+        for sha, text in gitinfo.file_history(workspace.root, path) if all_commits else ():
+            try:
+                entries = datafile.parse(text.decode("utf-8", "replace"),
+                                         Path(f"{sha[:8]}:{path.name}"))
+            except SpecError as exc:
+                warnings.append(f"{exc}; the data it records is not kept")
+                continue
+            found.update(entry.digest for entry in entries.values())
+    return found
 
 
 def _registry_digests(workspace: Workspace) -> list[str]:

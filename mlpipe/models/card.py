@@ -157,6 +157,23 @@ def build(version: ModelVersion, facts: CardFacts) -> dict[str, Any]:
     }
 
 
+# What a card holds about when and from which checkout it was made: kept in the registry's
+# record (`models show`, `models card`), left out of the card a stage writes as its output,
+# so that rebuilding a commit writes the same bytes.
+MOMENT_FIELDS = {"model": ("created_at",), "lineage": ("git_commit", "git_dirty")}
+
+
+def portable(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The card without its moment (see MOMENT_FIELDS) and upstream commits."""
+    out = {key: dict(value) if key in MOMENT_FIELDS else value for key, value in card.items()}
+    for section, fields in MOMENT_FIELDS.items():
+        for name in fields:
+            out[section].pop(name, None)
+    out["lineage"]["stages"] = {name: {"key": s.get("key")}
+                                for name, s in card["lineage"].get("stages", {}).items()}
+    return out
+
+
 def text(value: Any) -> str:
     """A card value as short text: floats to 6 significant digits, None as '-'."""
     if value is None:
@@ -217,11 +234,14 @@ def sections(card: Mapping[str, Any]) -> tuple[CardSection, ...]:
                    "pass" if g["passed"] else "FAIL") for g in card["gates"])
     inputs = {f"input {field}": f"{i.get('path')} ({i.get('hash')})"
               for field, i in lineage["inputs"].items()}
-    stages = tuple((name, text(s["key"]), text(s["commit"]))
+    with_commit = all("commit" in s for s in lineage["stages"].values())
+    stages = tuple((name, text(s["key"]), *((text(s["commit"]),) if with_commit else ()))
                    for name, s in lineage["stages"].items())
     return (
         _pairs("Model", {"model": f"{model['name']}:{model['version']}",
-                         "digest": model["digest"], "registered": model["created_at"],
+                         "digest": model["digest"],
+                         **({"registered": model["created_at"]} if "created_at" in model
+                            else {}),
                          "gates passed": model["gates_passed"]}, ("field", "value")),
         CardSection("Intended use", card.get("intended_use") or NO_INTENDED_USE),
         _pairs("Training data", data, ("field", "value")),
@@ -234,11 +254,13 @@ def sections(card: Mapping[str, Any]) -> tuple[CardSection, ...]:
         CardSection("Gates", "" if gates else "No gates recorded.",
                     ("gate", "value", "threshold", "result") if gates else (), gates),
         _validation_section(card.get("validation")),
-        _pairs("Lineage", {"git commit": lineage["git_commit"], "dirty": lineage["git_dirty"],
+        _pairs("Lineage", {**({"git commit": lineage["git_commit"],
+                              "dirty": lineage["git_dirty"]} if "git_commit" in lineage else {}),
                            "registered by stage": lineage["stage"], **inputs},
                ("field", "value")),
         CardSection("Upstream stages", "" if stages else "None recorded in the lock file.",
-                    ("stage", "key", "commit") if stages else (), stages),
+                    (("stage", "key", "commit") if with_commit else ("stage", "key"))
+                    if stages else (), stages),
         _pairs("Library versions", card["library_versions"], ("library", "version")),
     )
 

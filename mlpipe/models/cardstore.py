@@ -25,6 +25,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cards (
     name TEXT NOT NULL, digest TEXT NOT NULL, card TEXT NOT NULL, PRIMARY KEY (name, digest));
 """
+SCHEMA = _SCHEMA  # the table, for the merge of two clones' registries (models/sync.py)
 
 
 class CardStore:

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS version_labels (
     description TEXT NOT NULL DEFAULT '', archived INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (name, version));
 """
+SCHEMA = _SCHEMA  # for the merge of two clones' registries (models/sync.py)
 
 
 @dataclass(frozen=True)

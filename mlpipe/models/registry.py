@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS alias_rollbacks (
     from_version INTEGER NOT NULL, to_version INTEGER NOT NULL, at TEXT NOT NULL,
     after_id INTEGER NOT NULL);
 """
+SCHEMA = _SCHEMA  # the tables, for the merge of two clones' registries (models/sync.py)
 
 
 @dataclass(frozen=True)

@@ -278,6 +278,31 @@ class RemoteStore:
                               "not an output path and a digest; it was not stored")
         return entry
 
+    def record_names(self) -> set[str]:
+        """The names of the registry records on the remote (`<root>/registry/<name>.json`).
+
+        Raises:
+            RemoteError: The listing failed.
+        """
+        path = f"{self.root}/registry"
+        self.fs.invalidate_cache(path)
+        try:
+            found = self.fs.ls(path, detail=False)
+        except FileNotFoundError:
+            return set()
+        except Exception as exc:  # fsspec backends raise their own errors
+            raise RemoteError(self.url, f"cannot list {path} ({describe(exc)})") from None
+        names = (str(p).rstrip("/").rsplit("/", 1)[-1] for p in found)
+        return {n.removesuffix(".json") for n in names if n.endswith(".json")}
+
+    def upload_record(self, name: str, data: bytes) -> None:
+        """Write a registry record (temporary name, then moved)."""
+        self._final_write(None, data, f"{self.root}/registry/{name}.json")
+
+    def download_record(self, name: str) -> bytes:
+        """A registry record's bytes (the caller checks them against the name)."""
+        return bytes(self.fs.cat_file(f"{self.root}/registry/{name}.json"))
+
 
 def _modified(info: dict[str, Any]) -> float | None:
     """When a listed file was last written (seconds since the epoch), in any of the ways

@@ -16,7 +16,15 @@ from mlpipe.errors import RemoteError
 from mlpipe.remote import config
 from mlpipe.remote.cache import RemoteStore
 from mlpipe.remote.fs import open_remote
-from mlpipe.remote.sync import DEFAULT_JOBS, TransferFailure, TransferResult, pull, push, wanted
+from mlpipe.remote.sync import (
+    DEFAULT_JOBS,
+    TransferFailure,
+    TransferResult,
+    Wanted,
+    pull,
+    push,
+    wanted,
+)
 from mlpipe.spec.model import PipelineSpec, StageSpec
 from mlpipe.state.lockfile import LockEntry
 from mlpipe.state.objects import ObjectStore
@@ -48,8 +56,10 @@ class Local:
 
 
 def push_lock(remote: RemoteStore, local: Local, lock: Mapping[str, LockEntry],
-              stages: Iterable[StageSpec], jobs: int = DEFAULT_JOBS) -> TransferResult:
-    """Upload what the lock file records for these stages.
+              stages: Iterable[StageSpec], jobs: int = DEFAULT_JOBS,
+              data: Mapping[str, str] | None = None) -> TransferResult:
+    """Upload what the lock file records for these stages, and the versioned `data`
+    (digest -> where it is used).
 
     Raises:
         RemoteError: The remote cannot be reached or listed.
@@ -58,18 +68,22 @@ def push_lock(remote: RemoteStore, local: Local, lock: Mapping[str, LockEntry],
         entry = local.runcache.get(key)
         return entry.commit if entry is not None else None
 
-    return push(remote, local.store, wanted(lock, stages, commit_of), jobs)
+    what = wanted(lock, stages, commit_of)
+    return push(remote, local.store, Wanted({**(data or {}), **what.objects}, what.entries),
+                jobs)
 
 
 def pull_lock(remote: RemoteStore, local: Local, lock: Mapping[str, LockEntry],
-              stages: Iterable[StageSpec], jobs: int = DEFAULT_JOBS) -> TransferResult:
-    """Download what the lock file records for these stages.
+              stages: Iterable[StageSpec], jobs: int = DEFAULT_JOBS,
+              data: Mapping[str, str] | None = None) -> TransferResult:
+    """Download what the lock file records for these stages, and the versioned `data`.
 
     Raises:
         RemoteError: The remote cannot be reached or listed.
     """
     what = wanted(lock, stages)
-    return pull(remote, local.store, local.runcache, what.objects, what.entries, jobs)
+    return pull(remote, local.store, local.runcache, {**(data or {}), **what.objects},
+                what.entries, jobs)
 
 
 def failure_error(result: TransferResult) -> RemoteError:
@@ -97,11 +111,12 @@ class RunLink:
         self.reachable = False
         self.warn(f"{exc}; running without it")
 
-    def pull(self, lock: Mapping[str, LockEntry],
-             stages: Iterable[StageSpec]) -> TransferResult | None:
-        """Pull what the lock file records; problems are warnings (None: not reached)."""
+    def pull(self, lock: Mapping[str, LockEntry], stages: Iterable[StageSpec],
+             data: Mapping[str, str] | None = None) -> TransferResult | None:
+        """Pull what the lock file records (and the versioned `data`); problems are
+        warnings (None: not reached)."""
         try:
-            result = pull_lock(self.remote, self.local, lock, stages, self.jobs)
+            result = pull_lock(self.remote, self.local, lock, stages, self.jobs, data)
         except RemoteError as exc:
             self._unreachable(exc)
             return None

@@ -33,6 +33,16 @@ def hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def copy_hashing(src: Path, dest: Path) -> str:
+    """Copy `src` to `dest` and return the digest of the bytes, reading `src` once."""
+    digest = xxhash.xxh3_128()
+    with src.open("rb") as reader, dest.open("wb") as writer:
+        while chunk := reader.read(CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+    return digest.hexdigest()
+
+
 def canonical_json(obj: Any) -> bytes:
     """`obj` as JSON with sorted keys and no spaces: equal data, equal bytes."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,

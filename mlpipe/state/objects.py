@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from mlpipe.errors import CacheCorrupt, CacheWriteError
 from mlpipe.state.fsutil import atomic_copy, atomic_write_bytes, remove, replace_tree
-from mlpipe.state.hashing import hash_bytes, hash_file, is_dir_hash, manifest_bytes
+from mlpipe.state.hashing import copy_hashing, hash_bytes, hash_file, is_dir_hash, manifest_bytes
 from mlpipe.state.recordcheck import paths_problem
 
 Manifest = list[tuple[str, str]]
@@ -72,6 +73,47 @@ class ObjectStore:
             tmp.unlink(missing_ok=True)
             raise CacheWriteError(dest, exc) from None
 
+    def ingest(self, src: Path) -> str:
+        """Store a file whose hash is not known yet, hashing it as it is copied (one read).
+
+        Raises:
+            CacheWriteError: The object cannot be written.
+        """
+        try:
+            self.objects_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=".ingest.", dir=self.objects_dir)
+        except OSError as exc:
+            raise CacheWriteError(self.objects_dir, exc) from None
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            digest = copy_hashing(src, tmp)
+            dest = self.path_of(digest)
+            if not dest.is_file():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, dest)
+        except OSError as exc:
+            if exc.filename is not None and Path(exc.filename) == src:
+                raise  # the source cannot be read: not the cache's fault
+            raise CacheWriteError(self.objects_dir, exc) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return digest
+
+    def put_manifest(self, manifest: Manifest, digest: str) -> None:
+        """Store a directory's manifest (its files must be stored first).
+
+        Raises:
+            CacheWriteError: It cannot be written.
+        """
+        dest = self.path_of(digest)
+        if not dest.is_file():
+            try:
+                atomic_write_bytes(dest, manifest_bytes(manifest))
+            except OSError as exc:
+                raise CacheWriteError(dest, exc) from None
+
     def put_tree(self, src: Path, manifest: Manifest, digest: str) -> None:
         """Store a directory's files, then its manifest (so a manifest is never incomplete).
 
@@ -80,12 +122,7 @@ class ObjectStore:
         """
         for rel, file_digest in manifest:
             self.put_file(src / rel, file_digest)
-        dest = self.path_of(digest)
-        if not dest.is_file():
-            try:
-                atomic_write_bytes(dest, manifest_bytes(manifest))
-            except OSError as exc:
-                raise CacheWriteError(dest, exc) from None
+        self.put_manifest(manifest, digest)
 
     def read_manifest(self, digest: str) -> Manifest:
         """A directory's files and their digests.

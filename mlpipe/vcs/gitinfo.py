@@ -347,6 +347,20 @@ def worktree(path: Path, rev: str) -> Iterator[Path]:
             repo.git.worktree("remove", "--force", str(tree))
 
 
+def tracked_under(path: Path, target: Path) -> list[str]:
+    """Files git tracks at or under `target` (paths relative to the repository's top)."""
+    repo = _repo(path)
+    if repo is None or repo.working_tree_dir is None:
+        return []
+    import git
+
+    try:
+        rel = target.resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
+        return [name for name in repo.git.ls_files("-z", "--", rel).split("\0") if name]
+    except (ValueError, git.GitCommandError):
+        return []
+
+
 def _gitlinks(repo: Repo, sha: str) -> list[tuple[str, str]]:
     """(path, commit) of the submodules the tree of `sha` records (none without .gitmodules)."""
     if not _has_object(Path(repo.working_tree_dir or "."), f"{sha}:.gitmodules"):
