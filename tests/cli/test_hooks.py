@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import Invoke, git, git_commit, git_init, write_tree
 
 PIPELINE = """\
@@ -241,3 +242,22 @@ def test_commit_all_and_commit_of_paths_are_checked_as_they_commit(
     readme = subprocess.run(["git", "commit", "-q", "-m", "readme only", "README.md"],
                             cwd=project, capture_output=True, text=True)
     assert readme.returncode == 0, readme.stderr
+
+
+
+def test_a_dep_outside_a_subdirectory_pipeline_is_checked_as_staged(
+        project: Path, mlpipe: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    git_init(project)
+    write_tree(project, {"ml/mlpipe.yaml": PIPELINE.replace("open('in.txt')",
+                                                            "open('../shared/in.txt')")
+               .replace("deps: [in.txt]", "deps: [../shared/in.txt]"),
+               "shared/in.txt": "1\n"})
+    assert mlpipe("hooks", "install", "-f", "ml/mlpipe.yaml").exit_code == 0
+    monkeypatch.chdir(project / "ml")
+    assert mlpipe("run").exit_code == 0
+    assert _commit(project, "pipeline").returncode == 0
+    (project / "shared/in.txt").write_text("2\n")
+    blocked = _commit(project, "shared data")
+    assert blocked.returncode != 0, blocked.stderr
+    assert "double: dep ../shared/in.txt changed" in blocked.stderr
+    assert "next: mlpipe run -f ml/mlpipe.yaml, then git add ml/mlpipe.lock" in blocked.stderr
