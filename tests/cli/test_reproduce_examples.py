@@ -23,17 +23,19 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
 def test_reproduce_an_earlier_commit_of_every_example(
         example: str, use_cache: bool, tmp_path: Path, mlpipe: Invoke,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tmp_path / example
-    shutil.copytree(EXAMPLES / example, root,
+    # the repository holds every example, as this one does: one may read another's files
+    repo = tmp_path / "pipelines"
+    shutil.copytree(EXAMPLES, repo,
                     ignore=shutil.ignore_patterns("out", ".mlpipe", "*.lock", "*.db"))
+    root = repo / example
     monkeypatch.chdir(root)
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    git_init(root)
+    git_init(repo)
     first = mlpipe("run")
     assert first.exit_code == 0, first.output
-    git_commit(root, "first run")
+    git_commit(repo, "first run")
     (root / "NOTES.md").write_text("a later commit\n")
-    git_commit(root, "notes")
+    git_commit(repo, "notes")
     before = {m.name: Registry(root / ".mlpipe").aliases(m.name)
               for m in Registry(root / ".mlpipe").list()}
     args = ["reproduce", "HEAD~1", *(["--use-cache"] if use_cache else [])]

@@ -149,7 +149,7 @@ stages:
     kind: command
     cmd: >-
       mkdir -p logs && echo start > logs/a.txt &&
-      (while true; do echo x >> logs/b.txt; sleep 0.01; done) &
+      { (while true; do echo x >> logs/b.txt; sleep 0.01; done) & }
     outs: [logs]
 """
 

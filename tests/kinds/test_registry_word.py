@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def _two_versions(project: Path, mlpipe: Invoke, models: tuple) -> Registry:
     write_inputs(project, models[0])
     write_tree(project, {"mlpipe.yaml": pipeline()})
     assert mlpipe("run").exit_code == 0
+    time.sleep(1.1)  # registry times are kept to the second: the second version comes later
     write_inputs(project, models[1], accuracy=0.91)
     assert mlpipe("run").exit_code == 0
     registry = Registry(project / ".mlpipe")
