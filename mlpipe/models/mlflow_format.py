@@ -22,11 +22,12 @@ import tempfile
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from mlpipe.errors import UsageError
+from mlpipe.models.requirements import pinned
 from mlpipe.state.fsutil import replace_tree
 
 MODEL_FILE = "model.pkl"
@@ -78,13 +79,7 @@ def example_record(meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pinned() -> str:
-    lines = []
-    for package in REQUIREMENTS:
-        try:
-            lines.append(f"{package}=={version(package)}")
-        except PackageNotFoundError:
-            lines.append(package)
-    return "\n".join(lines) + "\n"
+    return pinned(REQUIREMENTS)
 
 
 def _mlmodel(meta: Mapping[str, Any], size: int, sklearn_version: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from mlpipe.models.requirements import pinned
 from mlpipe.state.fsutil import replace_tree
 
 PINNED = ("scikit-learn", "pandas", "joblib", "numpy", "starlette", "uvicorn", "xxhash")
@@ -91,13 +92,7 @@ CMD ["python", "serve.py", "--host", "0.0.0.0", "--port", "8000"]
 
 def requirements() -> str:
     """requirements.txt pinning the installed versions of what the bundle imports."""
-    lines = []
-    for package in PINNED:
-        try:
-            lines.append(f"{package}=={version(package)}")
-        except PackageNotFoundError:
-            lines.append(package)
-    return "\n".join(lines) + "\n"
+    return pinned(PINNED)
 
 
 def _own_version() -> str:
